@@ -1,0 +1,87 @@
+"""The defaults every experiment config starts from.
+
+Experiment configs in `configs/` call `default_config()` and change a few
+fields; `set_dataset` applies the `:arg` of `--config=configs/X.py:arg`.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def optimizer(name: str, **kwargs) -> ml_collections.ConfigDict:
+  """An optax optimizer by name: optax.<name>(**kwargs)."""
+  return ml_collections.ConfigDict(dict(name=name, **kwargs))
+
+
+def default_config() -> ml_collections.ConfigDict:
+  """Non-saturating DCGAN on MNIST with the settings of Radford et al. 2016."""
+  config = ml_collections.ConfigDict()
+  config.seed = 0
+  # Compute dtype ('float32' or 'bfloat16'); parameters stay float32.
+  config.dtype = 'float32'
+  # 'jit': jax.jit over a Mesh with axis 'data'; 'pmap': jax.pmap + pmean.
+  config.parallelism = 'jit'
+
+  config.data = ml_collections.ConfigDict()
+  # A tfds name ('mnist', 'fashion_mnist', 'cifar10', 'celeb_a', ...),
+  # 'folder', or a 2D mixture ('ring8', 'grid25').
+  config.data.name = 'mnist'
+  config.data.split = 'train'
+  # tfds data_dir (where prepared datasets live), or the image folder.
+  config.data.data_dir = config_dict.placeholder(str)
+  # Folder with the dataset's original files, for preparing tfds offline.
+  config.data.manual_dir = config_dict.placeholder(str)
+  # (height, width) to resize and centre-crop to; None keeps the native size.
+  config.data.image_size = config_dict.placeholder(tuple)
+  # Folder datasets: 1 (grayscale) or 3 (RGB); None follows the first image.
+  config.data.channels = config_dict.placeholder(int)
+  config.data.labels_from_subfolders = False
+  config.data.max_in_memory_mb = 4096
+
+  config.model = ml_collections.ConfigDict()
+  config.model.generator = 'dcgan'  # 'mlp' | 'dcgan'
+  config.model.discriminator = 'dcgan'  # 'mlp' | 'dcgan'
+  config.model.latent_dim = 100
+  config.model.g_features = 64
+  config.model.d_features = 64
+  config.model.d_norm = 'batch'  # 'batch' | 'layer' | 'none'
+  config.model.g_hidden = (128, 256, 512, 1024)
+  config.model.d_hidden = (512, 256, 128)
+  config.model.g_batch_norm = True
+
+  config.loss = ml_collections.ConfigDict()
+  # minimax | non_saturating | wasserstein | hinge | least_squares
+  config.loss.name = 'non_saturating'
+  config.loss.label_smoothing = 0.0  # One-sided; BCE losses only.
+  config.loss.penalty = 'none'  # none | gradient_penalty | r1
+  config.loss.penalty_weight = 10.0
+  config.loss.weight_clip = 0.0  # > 0 clips critic weights (WGAN).
+
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 64
+  config.train.num_steps = 5000
+  config.train.n_critic = 1
+  config.train.g_optimizer = optimizer('adam', learning_rate=2e-4, b1=0.5,
+                                       b2=0.999)
+  config.train.d_optimizer = optimizer('adam', learning_rate=2e-4, b1=0.5,
+                                       b2=0.999)
+  config.train.ema_decay = 0.0  # > 0 keeps an EMA of the generator.
+
+  config.log_every = 100
+  config.sample_every = 1000
+  config.num_samples = 64
+  return config
+
+
+# Native image sizes are kept except where a dataset is too large to train on
+# directly (CelebA: 218x178 -> 64x64, as in DCGAN).
+_DATASET_IMAGE_SIZE = {'celeb_a': (64, 64)}
+
+
+def set_dataset(config: ml_collections.ConfigDict, arg: str | None):
+  """Applies `:arg` of `--config=configs/X.py:arg` (a dataset name)."""
+  if arg:
+    config.data.name = arg
+    if arg in _DATASET_IMAGE_SIZE:
+      config.data.image_size = _DATASET_IMAGE_SIZE[arg]
+  return config

@@ -1,0 +1,181 @@
+"""GAN losses and penalties as small pure functions of logits, scores and critics.
+
+Every loss takes discriminator outputs of shape (B,) or (B, 1) and returns a
+scalar mean. Discriminator/critic losses are minimised by the discriminator,
+generator losses by the generator. BCE-type losses take *logits* and are written
+with `log_sigmoid`, so they are exact and finite for logits of any magnitude.
+
+The train step looks losses up by name in `GAN_LOSSES` and penalties in
+`PENALTIES`; adding a loss is adding a function and a registry entry.
+"""
+
+from typing import Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+
+
+def _flat(x: Array) -> Array:
+  """(B,) or (B, 1) -> (B,), in at least float32."""
+  x = jnp.asarray(x)
+  if x.ndim == 2 and x.shape[1] == 1:
+    x = x[:, 0]
+  if x.ndim != 1:
+    raise ValueError(f'expected logits of shape (B,) or (B, 1), got {x.shape}')
+  return x.astype(jnp.promote_types(x.dtype, jnp.float32))
+
+
+# --- Minimax / BCE (Goodfellow et al. 2014; Salimans et al. 2016) -----------
+
+
+def minimax_discriminator_loss(real_logits: Array, fake_logits: Array,
+                               label_smoothing: float = 0.0) -> Array:
+  """BCE(D(x), 1 - s) + BCE(D(G(z)), 0): Goodfellow et al. 2014, eq. 1.
+
+  `label_smoothing` s is *one-sided*: only the real target moves, to 1 - s
+  (Salimans et al. 2016, sec. 3.4; s = 0.1 gives their 0.9 target).
+  BCE(l, t) = -t log sigmoid(l) - (1 - t) log sigmoid(-l).
+  """
+  real_logits, fake_logits = _flat(real_logits), _flat(fake_logits)
+  target = 1.0 - label_smoothing
+  real_loss = -(target * jax.nn.log_sigmoid(real_logits) +
+                (1.0 - target) * jax.nn.log_sigmoid(-real_logits))
+  fake_loss = -jax.nn.log_sigmoid(-fake_logits)
+  return jnp.mean(real_loss) + jnp.mean(fake_loss)
+
+
+def minimax_generator_loss(fake_logits: Array) -> Array:
+  """mean log(1 - sigmoid(D(G(z)))): the saturating loss of Goodfellow et al.
+
+  The generator minimises it; its gradient vanishes as D(G(z)) -> 0, which is
+  why the paper recommends the non-saturating loss in practice.
+  log(1 - sigmoid(l)) = log sigmoid(-l).
+  """
+  return jnp.mean(jax.nn.log_sigmoid(-_flat(fake_logits)))
+
+
+def non_saturating_generator_loss(fake_logits: Array) -> Array:
+  """-mean log sigmoid(D(G(z))): Goodfellow et al. 2014, sec. 3."""
+  return -jnp.mean(jax.nn.log_sigmoid(_flat(fake_logits)))
+
+
+# --- Wasserstein (Arjovsky et al. 2017) --------------------------------------
+
+
+def wasserstein_critic_loss(real_scores: Array, fake_scores: Array) -> Array:
+  """mean f(G(z)) - mean f(x): Arjovsky et al. 2017, Algorithm 1."""
+  return jnp.mean(_flat(fake_scores)) - jnp.mean(_flat(real_scores))
+
+
+def wasserstein_generator_loss(fake_scores: Array) -> Array:
+  """-mean f(G(z))."""
+  return -jnp.mean(_flat(fake_scores))
+
+
+# --- Hinge (Lim & Ye 2017; Miyato et al. 2018) -------------------------------
+
+
+def hinge_discriminator_loss(real_logits: Array, fake_logits: Array) -> Array:
+  """mean relu(1 - D(x)) + mean relu(1 + D(G(z))): Miyato et al. 2018, eq. 16."""
+  return (jnp.mean(jax.nn.relu(1.0 - _flat(real_logits))) +
+          jnp.mean(jax.nn.relu(1.0 + _flat(fake_logits))))
+
+
+def hinge_generator_loss(fake_logits: Array) -> Array:
+  """-mean D(G(z)): Miyato et al. 2018, eq. 17."""
+  return -jnp.mean(_flat(fake_logits))
+
+
+# --- Least squares (Mao et al. 2017, eq. 2 with a=0, b=c=1) ------------------
+
+
+def least_squares_discriminator_loss(real_logits: Array,
+                                     fake_logits: Array) -> Array:
+  """0.5 mean (D(x) - 1)^2 + 0.5 mean D(G(z))^2."""
+  return (0.5 * jnp.mean(jnp.square(_flat(real_logits) - 1.0)) +
+          0.5 * jnp.mean(jnp.square(_flat(fake_logits))))
+
+
+def least_squares_generator_loss(fake_logits: Array) -> Array:
+  """0.5 mean (D(G(z)) - 1)^2."""
+  return 0.5 * jnp.mean(jnp.square(_flat(fake_logits) - 1.0))
+
+
+# --- Penalties and constraints -----------------------------------------------
+
+
+def _per_example_input_grads(critic_fn: Callable[[Array], Array],
+                             x: Array) -> Array:
+  """d critic_fn(x)_i / d x_i for every example i, shape of x.
+
+  The critic maps (B, ...) -> (B,) or (B, 1) and treats examples independently
+  (no BatchNorm), so the gradient of the sum of its outputs with respect to
+  the input batch holds each example's own input gradient.
+  """
+  return jax.grad(lambda inputs: jnp.sum(_flat(critic_fn(inputs))))(x)
+
+
+def _squared_norms(grads: Array) -> Array:
+  """Per-example squared L2 norm over all non-batch axes, float32 or wider."""
+  grads = grads.astype(jnp.promote_types(grads.dtype, jnp.float32))
+  return jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=1)
+
+
+def gradient_penalty(critic_fn: Callable[[Array], Array], real: Array,
+                     fake: Array, epsilon: Array, target: float = 1.0) -> Array:
+  """WGAN-GP penalty: Gulrajani et al. 2017, eq. 3 (without the lambda).
+
+  x = epsilon * real + (1 - epsilon) * fake, one epsilon per example
+  (`epsilon` has shape (B,) and is broadcast over the other axes);
+  returns mean_i (||d critic_fn(x)_i / d x_i||_2 - target)^2.
+  The square root is taken with a safe gradient at zero norm, so the
+  penalty's own gradient stays finite when a critic is flat.
+  """
+  epsilon = jnp.reshape(epsilon, (-1,) + (1,) * (real.ndim - 1))
+  interpolates = epsilon * real + (1.0 - epsilon) * fake
+  sq_norms = _squared_norms(_per_example_input_grads(critic_fn, interpolates))
+  safe = sq_norms > 0
+  norms = jnp.where(safe, jnp.sqrt(jnp.where(safe, sq_norms, 1.0)), 0.0)
+  return jnp.mean(jnp.square(norms - target))
+
+
+def r1_penalty(critic_fn: Callable[[Array], Array], real: Array) -> Array:
+  """R1: mean_i ||d critic_fn(x)_i / d x_i||^2 at real data.
+
+  Mescheder et al. 2018, eq. 9 (without the gamma / 2 factor).
+  """
+  return jnp.mean(_squared_norms(_per_example_input_grads(critic_fn, real)))
+
+
+def clip_weights(params, clip: float):
+  """Every leaf clipped to [-clip, clip]: Arjovsky et al. 2017, Algorithm 1."""
+  return jax.tree.map(lambda p: jnp.clip(p, -clip, clip), params)
+
+
+# --- Registries used by the train step ---------------------------------------
+
+
+class GANLoss(NamedTuple):
+  """A discriminator loss and the generator loss that goes with it."""
+  discriminator: Callable[..., Array]
+  generator: Callable[[Array], Array]
+  # Whether discriminator outputs are logits of a probability (BCE losses).
+  outputs_logits: bool
+
+
+GAN_LOSSES = {
+    'minimax': GANLoss(minimax_discriminator_loss, minimax_generator_loss,
+                       True),
+    'non_saturating': GANLoss(minimax_discriminator_loss,
+                              non_saturating_generator_loss, True),
+    'wasserstein': GANLoss(wasserstein_critic_loss, wasserstein_generator_loss,
+                           False),
+    'hinge': GANLoss(hinge_discriminator_loss, hinge_generator_loss, False),
+    'least_squares': GANLoss(least_squares_discriminator_loss,
+                             least_squares_generator_loss, False),
+}
+
+# Penalties added to the critic loss, each weighted by config.loss.penalty_weight.
+PENALTIES = ('none', 'gradient_penalty', 'r1')

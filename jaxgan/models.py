@@ -1,0 +1,248 @@
+"""Generators and discriminators, as Flax Linen modules used purely.
+
+Images are NHWC in [-1, 1]. Every module takes `train` (BatchNorm mode) and a
+`labels` argument reserved for conditional models; the unconditional models
+here refuse labels rather than silently ignore them.
+
+DCGAN (Radford et al. 2016) at any output size: `stage_sizes` halves the
+height and width (rounding up) until both are at most 7, so 28 -> 14 -> 7,
+32 -> 16 -> 8 -> 4, 64 -> ... -> 4 (the pytorch/examples layout), and
+100 -> 50 -> 25 -> 13 -> 7. The generator projects z to the smallest size and
+doubles with 4x4 stride-2 transposed convolutions, cropping one row/column
+where the target is odd; the discriminator mirrors it with 4x4 stride-2
+convolutions and ends in a dense layer over the last feature map (the same
+linear map as pytorch/examples' final 4x4 'valid' convolution).
+"""
+
+import math
+from typing import Any, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import ml_collections
+
+# DCGAN's initialisation (Radford et al. 2016, sec. 4): N(0, 0.02).
+dcgan_init = nn.initializers.normal(0.02)
+
+
+def stage_sizes(size: int, num_stages: int | None = None) -> list[int]:
+  """Spatial sizes from the smallest feature map up to `size`.
+
+  Without `num_stages`, halves (rounding up) until the size is at most 7.
+  """
+  sizes = [size]
+  while (sizes[-1] > 7 if num_stages is None else len(sizes) <= num_stages):
+    sizes.append(max(1, -(-sizes[-1] // 2)))
+  return sizes[::-1]
+
+
+def image_stage_sizes(height: int, width: int):
+  """Per-stage (h, w) for an image; both axes get the same number of stages."""
+  num_stages = max(len(stage_sizes(height)), len(stage_sizes(width))) - 1
+  return list(zip(stage_sizes(height, num_stages),
+                  stage_sizes(width, num_stages)))
+
+
+def _no_labels(module: nn.Module, labels):
+  if labels is not None:
+    raise ValueError(
+        f'{type(module).__name__} is unconditional but was given labels; '
+        'use a conditional model for class-conditional training.')
+
+
+def _batch_norm(train: bool, axis_name: str | None, dtype: Any, name=None):
+  # momentum 0.9 is PyTorch's momentum=0.1; scale ~ N(1, 0.02) as in DCGAN.
+  return nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                      epsilon=1e-5, axis_name=axis_name, dtype=dtype,
+                      scale_init=lambda k, s, d: 1.0 + dcgan_init(k, s, d),
+                      name=name)
+
+
+def _norm(kind: str, train: bool, axis_name: str | None, dtype: Any):
+  if kind == 'batch':
+    return _batch_norm(train, axis_name, dtype)
+  if kind == 'layer':
+    # Gulrajani et al.'s layer norm for conv critics: statistics over
+    # (H, W, C) of each example, per-channel scale and offset.
+    return nn.GroupNorm(num_groups=1, epsilon=1e-5, dtype=dtype)
+  if kind == 'none':
+    return lambda x: x
+  raise ValueError(f"unknown norm {kind!r}: use 'batch', 'layer' or 'none'")
+
+
+class UpConv(nn.Module):
+  """4x4 stride-2 transposed convolution, computed as four 2x2 convolutions.
+
+  Same parameters and outputs as `nn.ConvTranspose(features, (4, 4), (2, 2),
+  padding=((2, 2), (2, 2)))` (PyTorch's ConvTranspose2d(4, 2, 1) up to a
+  kernel flip), output (B, 2H, 2W, features). Output row 2m + a only sees the
+  kernel taps a, a + 2 (rows m - 1 + a and m + a of the input), so each of the
+  four output phases is an ordinary 2x2 convolution; XLA's CPU backend runs
+  those far faster than the input-dilated convolution (and its kernel
+  gradient) that a transposed convolution lowers to.
+  """
+  features: int
+  use_bias: bool = False
+  kernel_init: Any = dcgan_init
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', self.kernel_init,
+                        (4, 4, x.shape[-1], self.features))
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    rows = []
+    for a in (0, 1):
+      cols = []
+      for b in (0, 1):
+        cols.append(jax.lax.conv_general_dilated(
+            x, kernel[a::2, b::2], (1, 1), ((1 - a, a), (1 - b, b)),
+            dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
+      rows.append(jnp.stack(cols, axis=3))  # (B, H, W, 2[b], C)
+    y = jnp.stack(rows, axis=2)  # (B, H, 2[a], W, 2[b], C)
+    batch, height, _, width, _, channels = y.shape
+    y = y.reshape(batch, 2 * height, 2 * width, channels)
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,))
+    return y
+
+
+class MLPGenerator(nn.Module):
+  """z -> hidden (Dense, [BatchNorm], ReLU)* -> sample.
+
+  Images (`sample_shape` (H, W, C)) end in tanh; points (`sample_shape` (D,),
+  the 2D mixtures) are unbounded and end linear.
+  """
+  sample_shape: Sequence[int]
+  hidden: Sequence[int] = (128, 256, 512, 1024)
+  batch_norm: bool = True
+  axis_name: str | None = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, z, labels=None, train: bool = True):
+    _no_labels(self, labels)
+    x = z.astype(self.dtype)
+    for features in self.hidden:
+      x = nn.Dense(features, dtype=self.dtype)(x)
+      if self.batch_norm:
+        x = _batch_norm(train, self.axis_name, self.dtype)(x)
+      x = nn.relu(x)
+    x = nn.Dense(math.prod(self.sample_shape), dtype=self.dtype)(x)
+    x = x.astype(jnp.float32).reshape((z.shape[0], *self.sample_shape))
+    return jnp.tanh(x) if len(self.sample_shape) == 3 else x
+
+
+class MLPDiscriminator(nn.Module):
+  """image -> hidden (Dense, LeakyReLU 0.2)* -> one logit per example."""
+  hidden: Sequence[int] = (512, 256, 128)
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, labels=None, train: bool = True):
+    del train  # No BatchNorm: the output of each example is its own.
+    _no_labels(self, labels)
+    x = x.reshape((x.shape[0], -1)).astype(self.dtype)
+    for features in self.hidden:
+      x = nn.leaky_relu(nn.Dense(features, dtype=self.dtype)(x), 0.2)
+    return nn.Dense(1, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)
+
+
+class DCGANGenerator(nn.Module):
+  """z -> (Dense projection, BN, ReLU) -> (ConvT 4x4/2, BN, ReLU)* -> tanh."""
+  image_shape: Sequence[int]  # (H, W, C)
+  base_features: int = 64
+  axis_name: str | None = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, z, labels=None, train: bool = True):
+    _no_labels(self, labels)
+    height, width, channels = self.image_shape
+    sizes = image_stage_sizes(height, width)
+    num_up = len(sizes) - 1
+    features = self.base_features * 2 ** max(num_up - 1, 0)
+    (h0, w0) = sizes[0]
+    # Equivalent to pytorch/examples' 1x1 -> h0 x w0 ConvTranspose (no bias).
+    x = nn.Dense(h0 * w0 * features, use_bias=False, kernel_init=dcgan_init,
+                 dtype=self.dtype)(z.astype(self.dtype))
+    x = x.reshape((z.shape[0], h0, w0, features))
+    x = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(x))
+    for i, (h, w) in enumerate(sizes[1:]):
+      last = i == num_up - 1
+      features = channels if last else features // 2
+      # Padding 2 on the dilated input = PyTorch's ConvTranspose2d(4, 2, 1).
+      x = UpConv(features, dtype=self.dtype)(x)
+      x = x[:, :h, :w]
+      if not last:
+        x = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(x))
+    if num_up == 0:  # Tiny images: the projection is the whole generator.
+      x = nn.Dense(channels, kernel_init=dcgan_init, dtype=self.dtype)(x)
+    return jnp.tanh(x.astype(jnp.float32))
+
+
+class DCGANDiscriminator(nn.Module):
+  """(Conv 4x4/2, [norm], LeakyReLU 0.2)* -> Dense -> one score per example.
+
+  norm='batch', use_bias=False is the DCGAN discriminator (no norm after the
+  first layer); norm='layer' or 'none' with use_bias=True is the WGAN-GP critic,
+  whose gradient penalty is per example and so must not mix examples.
+  """
+  image_shape: Sequence[int]
+  base_features: int = 64
+  norm: str = 'batch'
+  use_bias: bool = False
+  axis_name: str | None = None
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, labels=None, train: bool = True):
+    _no_labels(self, labels)
+    height, width, _ = self.image_shape
+    num_down = len(image_stage_sizes(height, width)) - 1
+    x = x.astype(self.dtype)
+    features = self.base_features
+    for i in range(num_down):
+      x = nn.Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
+                  use_bias=self.use_bias, kernel_init=dcgan_init,
+                  dtype=self.dtype)(x)
+      if i > 0:
+        x = _norm(self.norm, train, self.axis_name, self.dtype)(x)
+      x = nn.leaky_relu(x, 0.2)
+      features *= 2
+    x = x.reshape((x.shape[0], -1))
+    x = nn.Dense(1, use_bias=self.use_bias, kernel_init=dcgan_init,
+                 dtype=self.dtype)(x)
+    return x[:, 0].astype(jnp.float32)
+
+
+def create_models(config: ml_collections.ConfigDict, image_shape,
+                  axis_name: str | None = None):
+  """(generator, discriminator) for `config.model` and the data's shape."""
+  m = config.model
+  dtype = jnp.dtype(config.dtype)
+  if m.generator == 'mlp':
+    generator = MLPGenerator(image_shape, tuple(m.g_hidden), m.g_batch_norm,
+                             axis_name=axis_name, dtype=dtype)
+  elif m.generator == 'dcgan':
+    generator = DCGANGenerator(image_shape, m.g_features,
+                               axis_name=axis_name, dtype=dtype)
+  else:
+    raise ValueError(f"unknown config.model.generator {m.generator!r}: "
+                     "use 'mlp' or 'dcgan'")
+  if m.discriminator == 'mlp':
+    discriminator = MLPDiscriminator(tuple(m.d_hidden), dtype=dtype)
+  elif m.discriminator == 'dcgan':
+    discriminator = DCGANDiscriminator(
+        image_shape, m.d_features, norm=m.d_norm,
+        use_bias=m.d_norm != 'batch', axis_name=axis_name, dtype=dtype)
+  else:
+    raise ValueError(f"unknown config.model.discriminator {m.discriminator!r}:"
+                     " use 'mlp' or 'dcgan'")
+  return generator, discriminator
+
+
+def uses_batch_norm(config: ml_collections.ConfigDict) -> bool:
+  """Whether the discriminator mixes examples through BatchNorm."""
+  return config.model.discriminator == 'dcgan' and config.model.d_norm == 'batch'

@@ -1,0 +1,400 @@
+"""The GAN training library: state, the compiled iteration, and the loop.
+
+`make_iteration` builds one pure function that runs a whole GAN iteration
+(n_critic critic updates, one generator update, EMA) and `train_and_evaluate`
+drives it. Parallelism is data parallel: under 'jit' the state is replicated
+over a Mesh with axis 'data' and the batch and noise are sharded on it; under
+'pmap' the same function runs per device with gradients averaged by
+`lax.pmean` and cross-replica BatchNorm statistics.
+"""
+
+import functools
+import json
+import math
+import os
+import time
+from typing import Any, Callable
+
+from absl import logging
+import flax
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+import ml_collections
+import numpy as np
+import optax
+
+from jaxgan import input_pipeline
+from jaxgan import losses
+from jaxgan import models
+from jaxgan import writers
+
+AXIS = 'data'
+
+
+@flax.struct.dataclass
+class GANState:
+  """Everything a GAN iteration reads and writes, as one pytree."""
+  step: jax.Array
+  g_params: Any
+  g_state: Any  # Generator BatchNorm statistics ({} when none).
+  g_opt_state: Any
+  d_params: Any
+  d_state: Any
+  d_opt_state: Any
+  ema_params: Any  # EMA of g_params (a copy of them when ema_decay == 0).
+
+
+class NonFiniteError(FloatingPointError):
+  """Training produced a non-finite loss."""
+
+
+def validate_config(config: ml_collections.ConfigDict):
+  """Rejects combinations that would train wrongly, naming the fix."""
+  if config.loss.name not in losses.GAN_LOSSES:
+    raise ValueError(f'unknown config.loss.name {config.loss.name!r}: use one '
+                     f'of {sorted(losses.GAN_LOSSES)}')
+  if config.loss.penalty not in losses.PENALTIES:
+    raise ValueError(f'unknown config.loss.penalty {config.loss.penalty!r}: '
+                     f'use one of {losses.PENALTIES}')
+  if (config.loss.penalty != 'none' and models.uses_batch_norm(config)):
+    raise ValueError(
+        f'config.loss.penalty={config.loss.penalty!r} needs a critic whose '
+        'outputs do not mix examples, but config.model.d_norm is "batch": set '
+        "--config.model.d_norm=layer (or none).")
+  if (config.loss.label_smoothing and
+      not losses.GAN_LOSSES[config.loss.name].outputs_logits):
+    raise ValueError('config.loss.label_smoothing applies to BCE losses only '
+                     f'(minimax, non_saturating), not {config.loss.name!r}')
+  if config.parallelism not in ('jit', 'pmap'):
+    raise ValueError(f"config.parallelism must be 'jit' or 'pmap', not "
+                     f'{config.parallelism!r}')
+  if config.train.n_critic < 1:
+    raise ValueError('config.train.n_critic must be at least 1')
+
+
+def make_optimizer(spec: ml_collections.ConfigDict) -> optax.GradientTransformation:
+  kwargs = dict(spec)
+  name = kwargs.pop('name')
+  if not hasattr(optax, name):
+    raise ValueError(f'unknown optimizer optax.{name}')
+  return getattr(optax, name)(**kwargs)
+
+
+class GAN:
+  """The models, optimizers and losses of one config, and their maths.
+
+  `axis_name` is None under jit (arrays are global) and the pmap axis under
+  pmap, where BatchNorm, gradients and metrics are averaged across devices.
+  """
+
+  def __init__(self, config, sample_shape, axis_name=None):
+    validate_config(config)
+    self.config = config
+    self.sample_shape = tuple(sample_shape)
+    self.axis_name = axis_name
+    self.generator, self.discriminator = models.create_models(
+        config, sample_shape, axis_name)
+    self.g_tx = make_optimizer(config.train.g_optimizer)
+    self.d_tx = make_optimizer(config.train.d_optimizer)
+    gan_loss = losses.GAN_LOSSES[config.loss.name]
+    self.d_loss_fn = gan_loss.discriminator
+    if gan_loss.outputs_logits:
+      self.d_loss_fn = functools.partial(
+          gan_loss.discriminator, label_smoothing=config.loss.label_smoothing)
+    self.g_loss_fn = gan_loss.generator
+
+  # --- Helpers that hide the difference between jit and pmap -------------
+
+  def _mean(self, x):
+    return x if self.axis_name is None else jax.lax.pmean(x, self.axis_name)
+
+  def _draw(self, key, sampler, shape):
+    """Global random draws of `shape` (batch first), this replica's rows.
+
+    Under pmap every replica draws the whole global batch and keeps its own
+    rows, so the numbers do not depend on the device count.
+    """
+    global_batch = self.config.train.batch_size
+    x = sampler(key, (global_batch,) + tuple(shape))
+    if self.axis_name is None:
+      return x
+    local = global_batch // jax.lax.psum(1, self.axis_name)
+    start = jax.lax.axis_index(self.axis_name) * local
+    return jax.lax.dynamic_slice_in_dim(x, start, local)
+
+  def noise(self, key):
+    return self._draw(key, jax.random.normal, (self.config.model.latent_dim,))
+
+  # --- Networks ----------------------------------------------------------
+
+  def generate(self, g_params, g_state, z, train=True):
+    """G(z) -> (fake, new BatchNorm statistics)."""
+    variables = {'params': g_params, **g_state}
+    if train and g_state:
+      fake, updates = self.generator.apply(variables, z, train=True,
+                                           mutable=['batch_stats'])
+      return fake, updates
+    return self.generator.apply(variables, z, train=train), g_state
+
+  def discriminate(self, d_params, d_state, x):
+    """D(x) in training mode -> (scores (B,), new BatchNorm statistics)."""
+    variables = {'params': d_params, **d_state}
+    if d_state:
+      return self.discriminator.apply(variables, x, train=True,
+                                      mutable=['batch_stats'])
+    return self.discriminator.apply(variables, x, train=True), d_state
+
+  def init(self, key) -> GANState:
+    """Initial state (single device, unreplicated)."""
+    g_key, d_key = jax.random.split(key)
+    z = jnp.zeros((2, self.config.model.latent_dim))
+    x = jnp.zeros((2,) + self.sample_shape)
+    g_vars = self.generator.init(g_key, z, train=False)
+    d_vars = self.discriminator.init(d_key, x, train=False)
+    g_state, d_state = dict(g_vars), dict(d_vars)
+    g_params, d_params = g_state.pop('params'), d_state.pop('params')
+    return GANState(
+        step=jnp.zeros((), jnp.int32),
+        g_params=g_params, g_state=g_state,
+        g_opt_state=self.g_tx.init(g_params),
+        d_params=d_params, d_state=d_state,
+        d_opt_state=self.d_tx.init(d_params),
+        ema_params=jax.tree.map(jnp.copy, g_params))
+
+  # --- The updates ---------------------------------------------------------
+
+  def critic_loss(self, d_params, d_state, real, fake, key):
+    """Critic loss with penalty -> (loss, (new d_state, metrics))."""
+    real_scores, d_state = self.discriminate(d_params, d_state, real)
+    fake_scores, d_state = self.discriminate(d_params, d_state, fake)
+    loss = self.d_loss_fn(real_scores, fake_scores)
+    metrics = {'d_loss': loss, 'd_real': jnp.mean(real_scores),
+               'd_fake': jnp.mean(fake_scores)}
+    penalty_name = self.config.loss.penalty
+    if penalty_name != 'none':
+      critic_fn = lambda x: self.discriminate(d_params, d_state, x)[0]
+      if penalty_name == 'gradient_penalty':
+        epsilon = self._draw(key, jax.random.uniform, ())
+        penalty = losses.gradient_penalty(critic_fn, real, fake, epsilon)
+      else:
+        penalty = losses.r1_penalty(critic_fn, real)
+      metrics['penalty'] = penalty
+      loss = loss + self.config.loss.penalty_weight * penalty
+    metrics['d_total_loss'] = loss
+    return loss, (d_state, metrics)
+
+  def critic_update(self, d_params, d_state, d_opt_state, real, fake, key):
+    """One optimizer step of the critic on a real and a fake batch."""
+    grads, (d_state, metrics) = jax.grad(self.critic_loss, has_aux=True)(
+        d_params, d_state, real, fake, key)
+    grads = self._mean(grads)
+    d_state = self._mean(d_state)
+    updates, d_opt_state = self.d_tx.update(grads, d_opt_state, d_params)
+    d_params = optax.apply_updates(d_params, updates)
+    if self.config.loss.weight_clip > 0:
+      d_params = losses.clip_weights(d_params, self.config.loss.weight_clip)
+    metrics['d_grad_norm'] = optax.tree.norm(grads)
+    return d_params, d_state, d_opt_state, metrics
+
+  def iteration(self, state: GANState, real_batches) -> tuple[GANState, dict]:
+    """One GAN iteration: n_critic critic updates, then one generator update.
+
+    `real_batches` holds one real batch per critic update, (n_critic, B, ...).
+    As in pytorch/examples' DCGAN, the generator update reuses the fake batch
+    of the last critic update: one generator forward pass serves both, and
+    the generator's gradient flows through the freshly updated critic.
+    """
+    config = self.config
+    n_critic = config.train.n_critic
+    key = jax.random.fold_in(jax.random.key(config.seed), state.step)
+    keys = jax.random.split(key, 2 * n_critic)
+    real_batches = input_pipeline.to_model_input(real_batches)
+
+    def critic_iteration(carry, inputs):
+      d_params, d_state, d_opt_state, g_state = carry
+      real, noise_key, penalty_key = inputs
+      fake, g_state = self.generate(state.g_params, g_state,
+                                    self.noise(noise_key))
+      d_params, d_state, d_opt_state, metrics = self.critic_update(
+          d_params, d_state, d_opt_state, real, fake, penalty_key)
+      return (d_params, d_state, d_opt_state, g_state), metrics
+
+    carry = (state.d_params, state.d_state, state.d_opt_state, state.g_state)
+    if n_critic > 1:
+      carry, _ = jax.lax.scan(
+          critic_iteration, carry,
+          (real_batches[:-1], keys[:n_critic - 1], keys[n_critic:-1]))
+    d_params, d_state, d_opt_state, g_state = carry
+
+    # The last critic update and the generator update share G(z).
+    z = self.noise(keys[n_critic - 1])
+    (fake, g_state), g_vjp = jax.vjp(
+        lambda p: self.generate(p, g_state, z), state.g_params)
+    g_state = self._mean(g_state)
+    d_params, d_state, d_opt_state, metrics = self.critic_update(
+        d_params, d_state, d_opt_state, real_batches[-1],
+        jax.lax.stop_gradient(fake), keys[-1])
+
+    def generator_loss(fake):
+      scores, new_d_state = self.discriminate(d_params, d_state, fake)
+      return self.g_loss_fn(scores), new_d_state
+
+    (g_loss, d_state), fake_grads = jax.value_and_grad(
+        generator_loss, has_aux=True)(fake)
+    g_grads = g_vjp((fake_grads, jax.tree.map(jnp.zeros_like, g_state)))[0]
+    g_grads = self._mean(g_grads)
+    d_state = self._mean(d_state)
+    updates, g_opt_state = self.g_tx.update(g_grads, state.g_opt_state,
+                                            state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+    decay = config.train.ema_decay
+    ema_params = (optax.incremental_update(g_params, state.ema_params,
+                                           1.0 - decay)
+                  if decay > 0 else g_params)
+    metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
+    metrics = self._mean(metrics)
+    metrics['finite'] = jnp.all(jnp.stack(
+        [jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
+    new_state = GANState(
+        step=state.step + 1, g_params=g_params, g_state=g_state,
+        g_opt_state=g_opt_state, d_params=d_params, d_state=d_state,
+        d_opt_state=d_opt_state, ema_params=ema_params)
+    return new_state, metrics
+
+
+class Trainer:
+  """A GAN compiled for every device of every process, jit or pmap.
+
+  `state` lives replicated on the devices; `step(batch)` runs one iteration
+  on this process's slice of the global batch ({'x': (n_critic, b, ...)}).
+  """
+
+  def __init__(self, config, sample_shape, devices=None):
+    """`devices` defaults to every device (jit) or this process's (pmap)."""
+    self.config = config
+    self.parallelism = config.parallelism
+    self.trace_count = 0
+    axis_name = AXIS if self.parallelism == 'pmap' else None
+    self.gan = GAN(config, sample_shape, axis_name)
+    # Sampling never needs cross-device statistics.
+    sampler = GAN(config, sample_shape) if axis_name else self.gan
+    self._sample = jax.jit(
+        lambda p, s, z: sampler.generate(p, s, z, train=False)[0])
+
+    def counted_iteration(state, batch):
+      self.trace_count += 1
+      return self.gan.iteration(state, batch)
+
+    pmap = self.parallelism == 'pmap'
+    self.devices = devices or (jax.local_devices() if pmap else jax.devices())
+    num_devices = len(self.devices) * (jax.process_count() if pmap else 1)
+    if config.train.batch_size % num_devices:
+      raise ValueError(
+          f'config.train.batch_size={config.train.batch_size} does not divide '
+          f'by the {num_devices} devices: choose a multiple of {num_devices}.')
+    if pmap:
+      self._step = jax.pmap(counted_iteration, axis_name=AXIS,
+                            donate_argnums=(0,), devices=devices)
+    else:
+      self.mesh = Mesh(np.array(self.devices), (AXIS,))
+      self.replicated = NamedSharding(self.mesh, P())
+      self.batch_sharding = NamedSharding(self.mesh, P(None, AXIS))
+      self._step = jax.jit(counted_iteration, donate_argnums=(0,),
+                           out_shardings=(self.replicated, self.replicated))
+
+  def init_state(self) -> GANState:
+    state = jax.jit(self.gan.init)(jax.random.key(self.config.seed + 1))
+    return self.replicate(state)
+
+  def replicate(self, state):
+    if self.parallelism == 'pmap':
+      n = len(self.devices)
+      return jax.tree.map(
+          lambda x: np.broadcast_to(np.asarray(x), (n,) + x.shape), state)
+    return jax.device_put(state, self.replicated)
+
+  def unreplicate(self, tree):
+    """A host copy of replicated device values (state or metrics)."""
+    if self.parallelism == 'pmap':
+      tree = jax.tree.map(lambda x: x[0], tree)
+    return jax.device_get(tree)
+
+  def shard_batch(self, local_x: np.ndarray):
+    """This process's (n_critic, b, ...) slice -> the step's input array."""
+    if self.parallelism == 'pmap':
+      n = len(self.devices)
+      x = local_x.reshape(local_x.shape[:1] + (n, -1) + local_x.shape[2:])
+      return np.swapaxes(x, 0, 1)  # (devices, n_critic, b / devices, ...)
+    return jax.make_array_from_process_local_data(self.batch_sharding, local_x)
+
+  def step(self, state, local_batch):
+    return self._step(state, self.shard_batch(local_batch['x']))
+
+  def samples(self, state, z, use_ema=False):
+    """Generator samples (eval-mode BatchNorm) for noise z, on the host."""
+    host = self.unreplicate(state)
+    params = host.ema_params if use_ema else host.g_params
+    return np.asarray(self._sample(params, host.g_state, z))
+
+
+def fixed_noise(config, num) -> np.ndarray:
+  """The noise behind every sample grid of a run (a function of the seed)."""
+  key = jax.random.fold_in(jax.random.key(config.seed), 2**31 - 1)
+  return np.asarray(jax.random.normal(key, (num, config.model.latent_dim)))
+
+
+def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
+                       devices=None):
+  """Trains the GAN that `config` describes, writing into `workdir`.
+
+  `devices` (default: all) restricts training to some devices.
+  """
+  workdir = os.fspath(workdir)
+  dataset = input_pipeline.create_dataset(config)
+  logging.info('Data: %s, %d examples of shape %s', dataset.name,
+               dataset.num_examples, dataset.sample_shape)
+  trainer = Trainer(config, dataset.sample_shape, devices)
+  writer = writers.MetricWriter(workdir, enabled=jax.process_index() == 0)
+  writer.write_config(config)
+  state = trainer.init_state()
+  start_step = int(trainer.unreplicate(state.step))
+  num_steps = config.train.num_steps
+  z_fixed = fixed_noise(config, config.num_samples)
+  batches = input_pipeline.batch_iterator(dataset, config, start_step)
+  progress = writers.Progress(start_step, num_steps,
+                              enabled=jax.process_index() == 0)
+  pending = None  # (step, metrics) of the last step, checked one step late.
+  try:
+    for step in range(start_step + 1, num_steps + 1):
+      state, metrics = trainer.step(state, next(batches))
+      if pending is not None:
+        _check_finite(trainer, *pending)
+      pending = (step, metrics)
+      progress.update(step)
+      if step % config.log_every == 0 or step == num_steps:
+        host_metrics = _check_finite(trainer, step, metrics)
+        writer.write_scalars(step, host_metrics)
+        progress.set_metrics(host_metrics)
+      if step % config.sample_every == 0 or step == num_steps:
+        samples = trainer.samples(state, z_fixed)
+        writer.write_samples(step, samples, dataset)
+    if pending is not None:
+      _check_finite(trainer, *pending)
+  finally:
+    progress.close()
+    writer.close()
+  return state
+
+
+def _check_finite(trainer, step, metrics) -> dict[str, float]:
+  """Host copy of the metrics; raises NonFiniteError naming the culprits."""
+  host = {k: float(v) for k, v in trainer.unreplicate(metrics).items()}
+  if not host.pop('finite'):
+    bad = sorted(k for k, v in host.items() if not math.isfinite(v))
+    raise NonFiniteError(
+        f'non-finite {", ".join(bad)} at step {step} '
+        f'({", ".join(f"{k}={host[k]}" for k in bad)}); training stopped. '
+        'Lower the learning rates, or add a penalty (config.loss.penalty).')
+  return host

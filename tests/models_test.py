@@ -1,0 +1,105 @@
+"""Model output shapes and ranges at every size the issue names."""
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from configs import dcgan, gan_mlp, wgan_gp
+from jaxgan import models
+
+SIZES = [(28, 28), (32, 32), (64, 64), (100, 100), (112, 92)]
+
+
+@pytest.mark.parametrize('size', SIZES)
+@pytest.mark.parametrize('channels', [1, 3])
+def test_dcgan_shapes_and_ranges(size, channels):
+  config = dcgan.get_config()
+  config.model.g_features = 4
+  config.model.d_features = 4
+  shape = size + (channels,)
+  g, d = models.create_models(config, shape)
+  z = jax.random.normal(jax.random.key(0), (3, config.model.latent_dim)) * 50
+  g_vars = g.init(jax.random.key(1), z, train=False)
+  images, _ = g.apply(g_vars, z, train=True, mutable=['batch_stats'])
+  assert images.shape == (3,) + shape
+  assert float(jnp.min(images)) >= -1 and float(jnp.max(images)) <= 1
+  d_vars = d.init(jax.random.key(2), images, train=False)
+  scores, _ = d.apply(d_vars, images, train=True, mutable=['batch_stats'])
+  assert scores.shape == (3,)
+  assert np.all(np.isfinite(scores))
+
+
+@pytest.mark.parametrize('size', SIZES)
+def test_mlp_shapes(size):
+  config = gan_mlp.get_config()
+  g, d = models.create_models(config, size + (1,))
+  z = jnp.ones((2, config.model.latent_dim))
+  g_vars = g.init(jax.random.key(0), z, train=False)
+  images = g.apply(g_vars, z, train=False)
+  assert images.shape == (2,) + size + (1,)
+  assert float(jnp.max(jnp.abs(images))) <= 1
+  d_vars = d.init(jax.random.key(1), images)
+  assert d.apply(d_vars, images).shape == (2,)
+
+
+def test_mixture_generator_is_unbounded():
+  config = gan_mlp.get_config('grid25')
+  g, _ = models.create_models(config, (2,))
+  z = jnp.ones((2, config.model.latent_dim))
+  variables = g.init(jax.random.key(0), z)
+  variables = jax.tree.map(lambda p: p * 20.0, variables)
+  points = g.apply(variables, z)
+  assert points.shape == (2, 2) and float(jnp.max(jnp.abs(points))) > 1.0
+
+
+def test_critic_has_no_batchnorm_and_is_per_example():
+  config = wgan_gp.get_config()
+  config.model.d_features = 4
+  _, critic = models.create_models(config, (32, 32, 3))
+  x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
+  variables = critic.init(jax.random.key(1), x)
+  assert set(variables) == {'params'}
+  # Example 0's score does not depend on the rest of the batch.
+  alone = critic.apply(variables, x[:1])
+  together = critic.apply(variables, x)
+  np.testing.assert_allclose(alone[0], together[0], rtol=1e-5)
+
+
+@pytest.mark.parametrize('norm', ['layer', 'none'])
+def test_critic_norm_choices(norm):
+  config = wgan_gp.get_config()
+  config.model.d_norm = norm
+  _, critic = models.create_models(config, (28, 28, 1))
+  variables = critic.init(jax.random.key(0), jnp.zeros((2, 28, 28, 1)))
+  names = str(jax.tree_util.tree_structure(variables['params']))
+  assert ('GroupNorm' in names) == (norm == 'layer')
+
+
+def test_unconditional_models_refuse_labels():
+  config = dcgan.get_config()
+  g, _ = models.create_models(config, (28, 28, 1))
+  z = jnp.ones((2, 100))
+  with pytest.raises(ValueError, match='unconditional'):
+    g.init(jax.random.key(0), z, labels=jnp.zeros(2, jnp.int32))
+
+
+def test_stage_sizes():
+  assert models.image_stage_sizes(28, 28) == [(7, 7), (14, 14), (28, 28)]
+  assert models.image_stage_sizes(64, 64)[0] == (4, 4)
+  assert [h for h, _ in models.image_stage_sizes(100, 100)] == [7, 13, 25, 50,
+                                                                100]
+  assert models.image_stage_sizes(112, 92)[-1] == (112, 92)
+
+
+def test_upconv_equals_the_transposed_convolution():
+  x = jax.random.normal(jax.random.key(0), (2, 5, 7, 3))
+  up = models.UpConv(4)
+  params = up.init(jax.random.key(1), x)
+  reference = nn.ConvTranspose(4, (4, 4), strides=(2, 2),
+                               padding=((2, 2), (2, 2)), use_bias=False)
+  want = reference.apply(params, x)
+  got = up.apply(params, x)
+  assert got.shape == (2, 10, 14, 4)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,146 @@
+"""The compiled GAN iteration: critic updates, counts, traces, devices."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+
+from configs import dcgan, gan_mlp, wgan, wgan_gp
+from jaxgan import input_pipeline
+from jaxgan import train
+
+
+def _tiny(config, image_size=(16, 16), batch_size=8):
+  config.train.batch_size = batch_size
+  config.model.g_features = 8
+  config.model.d_features = 8
+  config.model.latent_dim = 16
+  config.model.g_hidden = (32, 32)
+  config.model.d_hidden = (32,)
+  return config, tuple(image_size) + (1,)
+
+
+def _real_batches(config, shape, seed=0):
+  rng = np.random.default_rng(seed)
+  return rng.integers(0, 256, (config.train.n_critic, config.train.batch_size)
+                      + shape, dtype=np.uint8)
+
+
+def test_critic_update_lowers_the_critic_loss_on_a_fixed_batch():
+  config, shape = _tiny(wgan_gp.get_config())
+  gan = train.GAN(config, shape)
+  state = gan.init(jax.random.key(0))
+  real = input_pipeline.to_model_input(_real_batches(config, shape)[0])
+  fake, _ = gan.generate(state.g_params, state.g_state,
+                         gan.noise(jax.random.key(1)))
+  key = jax.random.key(2)
+  loss = lambda p: gan.critic_loss(p, state.d_state, real, fake, key)[0]
+  d_params, d_opt_state = state.d_params, state.d_opt_state
+  before = loss(d_params)
+  update = jax.jit(gan.critic_update)
+  for _ in range(5):
+    d_params, _, d_opt_state, _ = update(d_params, state.d_state, d_opt_state,
+                                         real, fake, key)
+  assert loss(d_params) < before - 1e-3
+
+
+@pytest.mark.parametrize('n_critic', [1, 3, 5])
+def test_critic_runs_exactly_n_critic_times_per_iteration(n_critic):
+  config, shape = _tiny(wgan_gp.get_config())
+  config.train.n_critic = n_critic
+  gan = train.GAN(config, shape)
+  state = gan.init(jax.random.key(0))
+  step = jax.jit(gan.iteration)
+  for i in range(1, 3):
+    state, _ = step(state, _real_batches(config, shape, i))
+    assert optax.tree_utils.tree_get(state.d_opt_state, 'count') == i * n_critic
+    assert optax.tree_utils.tree_get(state.g_opt_state, 'count') == i
+  assert int(state.step) == 2
+
+
+def test_weight_clipping_bounds_every_critic_weight():
+  config, shape = _tiny(wgan.get_config())
+  gan = train.GAN(config, shape)
+  state, _ = jax.jit(gan.iteration)(gan.init(jax.random.key(0)),
+                                    _real_batches(config, shape))
+  leaves = jax.tree.leaves(state.d_params)
+  assert max(float(jnp.max(jnp.abs(x))) for x in leaves) <= 0.01 + 1e-7
+
+
+def test_step_traces_once_and_reports_metrics():
+  config, shape = _tiny(dcgan.get_config())
+  trainer = train.Trainer(config, shape)
+  state = trainer.init_state()
+  for i in range(3):
+    state, metrics = trainer.step(state, {'x': _real_batches(config, shape, i)})
+  assert trainer.trace_count == 1
+  host = trainer.unreplicate(metrics)
+  for name in ('d_loss', 'g_loss', 'd_real', 'd_fake', 'd_grad_norm',
+               'g_grad_norm', 'finite'):
+    assert np.isfinite(host[name]), name
+  assert all(np.ndim(v) == 0 for v in host.values())
+
+
+def test_ema_tracks_the_generator():
+  config, shape = _tiny(gan_mlp.get_config())
+  config.train.ema_decay = 0.5
+  gan = train.GAN(config, shape)
+  state0 = gan.init(jax.random.key(0))
+  state1, _ = jax.jit(gan.iteration)(state0, _real_batches(config, shape))
+  want = jax.tree.map(lambda e, g: 0.5 * e + 0.5 * g, state0.ema_params,
+                      state1.g_params)
+  for a, b in zip(jax.tree.leaves(state1.ema_params), jax.tree.leaves(want)):
+    np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
+
+
+def _run(config, shape, devices, batches):
+  trainer = train.Trainer(config, shape, devices=devices)
+  state = trainer.init_state()
+  for batch in batches:
+    state, _ = trainer.step(state, {'x': batch})
+  return trainer.unreplicate(state)
+
+
+@pytest.mark.parametrize('parallelism', ['jit', 'pmap'])
+@pytest.mark.parametrize('make_config', [dcgan.get_config, wgan_gp.get_config])
+def test_eight_devices_match_one_device(parallelism, make_config):
+  assert jax.device_count() == 8, 'conftest sets 8 fake CPU devices'
+  config, shape = _tiny(make_config(), batch_size=16)
+  config.train.n_critic = min(config.train.n_critic, 2)
+  config.parallelism = parallelism
+  batches = [_real_batches(config, shape, i) for i in range(3)]
+  one = _run(config, shape, jax.devices()[:1], batches)
+  eight = _run(config, shape, jax.devices(), batches)
+  assert int(one.step) == int(eight.step) == 3
+  for tree in ('g_params', 'd_params', 'g_state', 'd_state'):
+    for a, b in zip(jax.tree.leaves(getattr(one, tree)),
+                    jax.tree.leaves(getattr(eight, tree))):
+      rel = np.linalg.norm(np.asarray(a) - np.asarray(b)) / (
+          np.linalg.norm(np.asarray(a)) + 1e-12)
+      assert rel < 1e-5, (tree, rel)
+
+
+def test_batch_must_divide_by_device_count():
+  config, shape = _tiny(dcgan.get_config(), batch_size=12)
+  with pytest.raises(ValueError, match='does not divide by the 8 devices'):
+    train.Trainer(config, shape)
+
+
+def test_penalty_with_batchnorm_critic_is_refused():
+  config, shape = _tiny(wgan_gp.get_config())
+  config.model.d_norm = 'batch'
+  with pytest.raises(ValueError, match='d_norm=layer'):
+    train.GAN(config, shape)
+
+
+def test_non_finite_loss_stops_training_naming_step_and_metric(tmp_path):
+  config = gan_mlp.get_config('ring8')
+  config.train.num_steps = 50
+  config.log_every = 1000
+  config.sample_every = 1000
+  config.train.d_optimizer.learning_rate = 1e30
+  config.train.g_optimizer.learning_rate = 1e30
+  with pytest.raises(train.NonFiniteError,
+                     match=r'non-finite .*loss.* at step \d+'):
+    train.train_and_evaluate(config, tmp_path)
