@@ -14,7 +14,9 @@ import math
 import os
 import pathlib
 import queue
+import shutil
 import socket
+import tempfile
 import threading
 import urllib.parse
 from typing import Iterator
@@ -227,7 +229,12 @@ def _prepare_tfds(builder, manual_dir):
   if manual_dir:
     if not os.path.isdir(manual_dir):
       raise DataError(f'manual_dir {manual_dir} does not exist. {hint}')
-    download_config = tfds.download.DownloadConfig(manual_dir=manual_dir)
+    # A private extract_dir: tfds names extracted files by their archive name
+    # alone, so MNIST and Fashion-MNIST (same file names) would otherwise share
+    # one extraction and the second dataset would silently get the first's.
+    download_config = tfds.download.DownloadConfig(
+        manual_dir=manual_dir,
+        extract_dir=tempfile.mkdtemp(prefix=f'jaxgan-extract-{name}-'))
   else:
     urls = list(builder.url_infos or {})
     if urls and not _network_reachable(urls[0]):
@@ -244,7 +251,11 @@ def _prepare_tfds(builder, manual_dir):
         "tf.io.gfile): pip install 'jaxgan[tfds]'") from e
   logging.info('Preparing tfds %s in %s (manual_dir=%s)', name,
                builder.data_dir, manual_dir)
-  builder.download_and_prepare(download_config=download_config)
+  try:
+    builder.download_and_prepare(download_config=download_config)
+  finally:
+    if manual_dir:
+      shutil.rmtree(download_config.extract_dir, ignore_errors=True)
 
 
 def tfds_dataset(name, split='train', data_dir=None, manual_dir=None,

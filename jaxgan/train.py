@@ -87,13 +87,16 @@ class GAN:
 
   `axis_name` is None under jit (arrays are global) and the pmap axis under
   pmap, where BatchNorm, gradients and metrics are averaged across devices.
+  `batch_sharding` (jit only) is where batch-sized random draws are placed.
   """
 
-  def __init__(self, config, sample_shape, axis_name=None):
+  def __init__(self, config, sample_shape, axis_name=None,
+               batch_sharding=None):
     validate_config(config)
     self.config = config
     self.sample_shape = tuple(sample_shape)
     self.axis_name = axis_name
+    self.batch_sharding = batch_sharding
     self.generator, self.discriminator = models.create_models(
         config, sample_shape, axis_name)
     self.g_tx = make_optimizer(config.train.g_optimizer)
@@ -119,6 +122,8 @@ class GAN:
     global_batch = self.config.train.batch_size
     x = sampler(key, (global_batch,) + tuple(shape))
     if self.axis_name is None:
+      if self.batch_sharding is not None:
+        x = jax.lax.with_sharding_constraint(x, self.batch_sharding)
       return x
     local = global_batch // jax.lax.psum(1, self.axis_name)
     start = jax.lax.axis_index(self.axis_name) * local
@@ -276,17 +281,6 @@ class Trainer:
     self.config = config
     self.parallelism = config.parallelism
     self.trace_count = 0
-    axis_name = AXIS if self.parallelism == 'pmap' else None
-    self.gan = GAN(config, sample_shape, axis_name)
-    # Sampling never needs cross-device statistics.
-    sampler = GAN(config, sample_shape) if axis_name else self.gan
-    self._sample = jax.jit(
-        lambda p, s, z: sampler.generate(p, s, z, train=False)[0])
-
-    def counted_iteration(state, batch):
-      self.trace_count += 1
-      return self.gan.iteration(state, batch)
-
     pmap = self.parallelism == 'pmap'
     self.devices = devices or (jax.local_devices() if pmap else jax.devices())
     num_devices = len(self.devices) * (jax.process_count() if pmap else 1)
@@ -295,12 +289,26 @@ class Trainer:
           f'config.train.batch_size={config.train.batch_size} does not divide '
           f'by the {num_devices} devices: choose a multiple of {num_devices}.')
     if pmap:
-      self._step = jax.pmap(counted_iteration, axis_name=AXIS,
-                            donate_argnums=(0,), devices=devices)
+      self.gan = GAN(config, sample_shape, axis_name=AXIS)
     else:
       self.mesh = Mesh(np.array(self.devices), (AXIS,))
       self.replicated = NamedSharding(self.mesh, P())
       self.batch_sharding = NamedSharding(self.mesh, P(None, AXIS))
+      self.gan = GAN(config, sample_shape,
+                     batch_sharding=NamedSharding(self.mesh, P(AXIS)))
+    # Sampling never needs cross-device statistics.
+    sampler = GAN(config, sample_shape) if pmap else self.gan
+    self._sample = jax.jit(
+        lambda p, s, z: sampler.generate(p, s, z, train=False)[0])
+
+    def counted_iteration(state, batch):
+      self.trace_count += 1
+      return self.gan.iteration(state, batch)
+
+    if pmap:
+      self._step = jax.pmap(counted_iteration, axis_name=AXIS,
+                            donate_argnums=(0,), devices=devices)
+    else:
       self._step = jax.jit(counted_iteration, donate_argnums=(0,),
                            out_shardings=(self.replicated, self.replicated))
 
