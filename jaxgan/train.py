@@ -9,15 +9,12 @@ over a Mesh with axis 'data' and the batch and noise are sharded on it; under
 """
 
 import functools
-import json
 import math
 import os
-import time
-from typing import Any, Callable
+from typing import Any
 
 from absl import logging
 import flax
-import flax.linen as nn
 import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
