@@ -370,23 +370,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   batches = input_pipeline.batch_iterator(dataset, config, start_step)
   progress = writers.Progress(start_step, num_steps,
                               enabled=jax.process_index() == 0)
-  pending = None  # (step, metrics) of the last step, checked one step late.
+  # Between log steps the host reads one boolean per step, one step late,
+  # so the device is never waiting on it; the full metrics only at log steps.
+  pending = None  # (step, metrics) of the previous step.
   try:
     for step in range(start_step + 1, num_steps + 1):
       state, metrics = trainer.step(state, next(batches))
-      if pending is not None:
+      if pending is not None and not trainer.unreplicate(pending[1]['finite']):
         _check_finite(trainer, *pending)
       pending = (step, metrics)
       progress.update(step)
       if step % config.log_every == 0 or step == num_steps:
         host_metrics = _check_finite(trainer, step, metrics)
+        pending = None  # Already checked.
         writer.write_scalars(step, host_metrics)
         progress.set_metrics(host_metrics)
       if step % config.sample_every == 0 or step == num_steps:
         samples = trainer.samples(state, z_fixed)
         writer.write_samples(step, samples, dataset)
-    if pending is not None:
-      _check_finite(trainer, *pending)
   finally:
     progress.close()
     writer.close()
