@@ -71,41 +71,123 @@ def _norm(kind: str, train: bool, axis_name: str | None, dtype: Any):
   raise ValueError(f"unknown norm {kind!r}: use 'batch', 'layer' or 'none'")
 
 
-class UpConv(nn.Module):
-  """4x4 stride-2 transposed convolution, computed as four 2x2 convolutions.
+def resolve_conv_impl(impl: str) -> str:
+  """'auto' -> 'matmul' on CPU, 'conv' on accelerators."""
+  if impl == 'auto':
+    return 'matmul' if jax.default_backend() == 'cpu' else 'conv'
+  if impl not in ('conv', 'matmul'):
+    raise ValueError(f"unknown config.model.conv_impl {impl!r}: use 'auto', "
+                     "'conv' (XLA convolutions) or 'matmul' (CPU-friendly)")
+  return impl
 
-  Same parameters and outputs as `nn.ConvTranspose(features, (4, 4), (2, 2),
-  padding=((2, 2), (2, 2)))` (PyTorch's ConvTranspose2d(4, 2, 1) up to a
-  kernel flip), output (B, 2H, 2W, features). Output row 2m + a only sees the
-  kernel taps a, a + 2 (rows m - 1 + a and m + a of the input), so each of the
-  four output phases is an ordinary 2x2 convolution; XLA's CPU backend runs
-  those far faster than the input-dilated convolution (and its kernel
-  gradient) that a transposed convolution lowers to.
+
+# Why two formulations of the same convolutions: XLA's CPU backend runs the
+# gradients of strided and transposed convolutions far below its matmul speed
+# (and their second derivatives, which WGAN-GP's penalty needs, about 3x
+# slower still), while on GPU/TPU the native convolutions are the fast path.
+# 'matmul' writes each convolution as strided slices + one dot, whose
+# derivatives are again slices, pads and dots. Both give the same parameters
+# and outputs (tests/models_test.py); benchmarks/README.md has the timings.
+
+
+class DownConv(nn.Module):
+  """4x4 stride-2 convolution with padding 1 (PyTorch's Conv2d(4, 2, 1)).
+
+  Parameters `kernel` (4, 4, in, features) and `bias`, as `nn.Conv`.
+  impl='conv' is `lax.conv_general_dilated`; impl='matmul' gathers the 16
+  taps with strided slices (im2col) and contracts them in one dot.
   """
   features: int
   use_bias: bool = False
   kernel_init: Any = dcgan_init
+  impl: str = 'conv'
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x):
+    channels = x.shape[-1]
     kernel = self.param('kernel', self.kernel_init,
-                        (4, 4, x.shape[-1], self.features))
+                        (4, 4, channels, self.features))
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    rows = []
-    for a in (0, 1):
-      cols = []
-      for b in (0, 1):
-        cols.append(jax.lax.conv_general_dilated(
-            x, kernel[a::2, b::2], (1, 1), ((1 - a, a), (1 - b, b)),
-            dimension_numbers=('NHWC', 'HWIO', 'NHWC')))
-      rows.append(jnp.stack(cols, axis=3))  # (B, H, W, 2[b], C)
-    y = jnp.stack(rows, axis=2)  # (B, H, 2[a], W, 2[b], C)
-    batch, height, _, width, _, channels = y.shape
-    y = y.reshape(batch, 2 * height, 2 * width, channels)
+    if self.impl == 'conv':
+      y = jax.lax.conv_general_dilated(
+          x, kernel, (2, 2), ((1, 1), (1, 1)),
+          dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    else:
+      batch, height, width, _ = x.shape
+      out_h, out_w = height // 2, width // 2
+      xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+      taps = [xp[:, i:i + 2 * out_h - 1:2, j:j + 2 * out_w - 1:2]
+              for i in range(4) for j in range(4)]
+      patches = jnp.concatenate(taps, axis=-1)  # (B, h, w, 16 * in)
+      y = jnp.dot(patches.reshape(-1, 16 * channels),
+                  kernel.reshape(16 * channels, self.features))
+      y = y.reshape(batch, out_h, out_w, self.features)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,))
     return y
+
+
+class UpConv(nn.Module):
+  """4x4 stride-2 transposed convolution: (B, H, W, in) -> (B, 2H, 2W, out).
+
+  Same parameters and outputs as `nn.ConvTranspose(features, (4, 4), (2, 2),
+  padding=((2, 2), (2, 2)))` (PyTorch's ConvTranspose2d(4, 2, 1) up to a
+  kernel flip). Output row 2m + a only sees kernel rows a and a + 2 (input
+  rows m - 1 + a and m + a), so each of the four output phases (a, b) is an
+  ordinary 2x2 convolution. impl='conv' is `lax.conv_transpose`; 'matmul'
+  computes each phase as 4 shifted slices and one dot when the output is wide,
+  and, when it is narrow (the RGB or grey output layer), multiplies every input
+  pixel by all 16 taps first and adds the shifted products (col2im).
+  """
+  features: int
+  use_bias: bool = False
+  kernel_init: Any = dcgan_init
+  impl: str = 'conv'
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    channels = x.shape[-1]
+    kernel = self.param('kernel', self.kernel_init,
+                        (4, 4, channels, self.features))
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    batch, height, width, _ = x.shape
+    if self.impl == 'conv':
+      y = jax.lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)),
+                                 dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+    elif self.features <= 16:
+      t = jnp.dot(x.reshape(-1, channels),
+                  kernel.transpose(2, 0, 1, 3).reshape(channels, -1))
+      t = jnp.pad(t.reshape(batch, height, width, 4, 4, self.features),
+                  ((0, 0), (1, 1), (1, 1), (0, 0), (0, 0), (0, 0)))
+      y = self._interleave(
+          lambda a, b: sum(t[:, a + i:a + i + height, b + j:b + j + width,
+                             a + 2 * i, b + 2 * j]
+                           for i in (0, 1) for j in (0, 1)))
+    else:
+      xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+
+      def phase(a, b):
+        patches = jnp.concatenate(
+            [xp[:, a + i:a + i + height, b + j:b + j + width]
+             for i in (0, 1) for j in (0, 1)], axis=-1)
+        out = jnp.dot(patches.reshape(-1, 4 * channels),
+                      kernel[a::2, b::2].reshape(4 * channels, -1))
+        return out.reshape(batch, height, width, self.features)
+
+      y = self._interleave(phase)
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,))
+    return y
+
+  @staticmethod
+  def _interleave(phase):
+    """Output pixel (2m + a, 2n + b) = phase(a, b)[m, n]."""
+    y = jnp.stack([jnp.stack([phase(a, b) for b in (0, 1)], axis=3)
+                   for a in (0, 1)], axis=2)  # (B, H, 2[a], W, 2[b], C)
+    batch, height, _, width, _, channels = y.shape
+    return y.reshape(batch, 2 * height, 2 * width, channels)
 
 
 class MLPGenerator(nn.Module):
@@ -154,6 +236,7 @@ class DCGANGenerator(nn.Module):
   image_shape: Sequence[int]  # (H, W, C)
   base_features: int = 64
   axis_name: str | None = None
+  conv_impl: str = 'conv'
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -173,7 +256,7 @@ class DCGANGenerator(nn.Module):
       last = i == num_up - 1
       features = channels if last else features // 2
       # Padding 2 on the dilated input = PyTorch's ConvTranspose2d(4, 2, 1).
-      x = UpConv(features, dtype=self.dtype)(x)
+      x = UpConv(features, impl=self.conv_impl, dtype=self.dtype)(x)
       x = x[:, :h, :w]
       if not last:
         x = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(x))
@@ -194,6 +277,7 @@ class DCGANDiscriminator(nn.Module):
   norm: str = 'batch'
   use_bias: bool = False
   axis_name: str | None = None
+  conv_impl: str = 'conv'
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -204,9 +288,8 @@ class DCGANDiscriminator(nn.Module):
     x = x.astype(self.dtype)
     features = self.base_features
     for i in range(num_down):
-      x = nn.Conv(features, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)),
-                  use_bias=self.use_bias, kernel_init=dcgan_init,
-                  dtype=self.dtype)(x)
+      x = DownConv(features, use_bias=self.use_bias, impl=self.conv_impl,
+                   dtype=self.dtype)(x)
       if i > 0:
         x = _norm(self.norm, train, self.axis_name, self.dtype)(x)
       x = nn.leaky_relu(x, 0.2)
@@ -222,12 +305,13 @@ def create_models(config: ml_collections.ConfigDict, image_shape,
   """(generator, discriminator) for `config.model` and the data's shape."""
   m = config.model
   dtype = jnp.dtype(config.dtype)
+  conv_impl = resolve_conv_impl(m.conv_impl)
   if m.generator == 'mlp':
     generator = MLPGenerator(image_shape, tuple(m.g_hidden), m.g_batch_norm,
                              axis_name=axis_name, dtype=dtype)
   elif m.generator == 'dcgan':
-    generator = DCGANGenerator(image_shape, m.g_features,
-                               axis_name=axis_name, dtype=dtype)
+    generator = DCGANGenerator(image_shape, m.g_features, axis_name=axis_name,
+                               conv_impl=conv_impl, dtype=dtype)
   else:
     raise ValueError(f"unknown config.model.generator {m.generator!r}: "
                      "use 'mlp' or 'dcgan'")
@@ -236,7 +320,8 @@ def create_models(config: ml_collections.ConfigDict, image_shape,
   elif m.discriminator == 'dcgan':
     discriminator = DCGANDiscriminator(
         image_shape, m.d_features, norm=m.d_norm,
-        use_bias=m.d_norm != 'batch', axis_name=axis_name, dtype=dtype)
+        use_bias=m.d_norm != 'batch', axis_name=axis_name,
+        conv_impl=conv_impl, dtype=dtype)
   else:
     raise ValueError(f"unknown config.model.discriminator {m.discriminator!r}:"
                      " use 'mlp' or 'dcgan'")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from configs import dcgan, gan_mlp, wgan_gp
+from jaxgan import losses
 from jaxgan import models
 
 SIZES = [(28, 28), (32, 32), (64, 64), (100, 100), (112, 92)]
@@ -93,13 +94,58 @@ def test_stage_sizes():
   assert models.image_stage_sizes(112, 92)[-1] == (112, 92)
 
 
-def test_upconv_equals_the_transposed_convolution():
-  x = jax.random.normal(jax.random.key(0), (2, 5, 7, 3))
-  up = models.UpConv(4)
+@pytest.mark.parametrize('impl', ['conv', 'matmul'])
+@pytest.mark.parametrize('features', [3, 32])  # matmul: col2im and phases
+def test_upconv_equals_the_transposed_convolution(impl, features):
+  x = jax.random.normal(jax.random.key(0), (2, 5, 7, 6))
+  up = models.UpConv(features, impl=impl)
   params = up.init(jax.random.key(1), x)
-  reference = nn.ConvTranspose(4, (4, 4), strides=(2, 2),
+  reference = nn.ConvTranspose(features, (4, 4), strides=(2, 2),
                                padding=((2, 2), (2, 2)), use_bias=False)
   want = reference.apply(params, x)
   got = up.apply(params, x)
-  assert got.shape == (2, 10, 14, 4)
+  assert got.shape == (2, 10, 14, features)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize('impl', ['conv', 'matmul'])
+@pytest.mark.parametrize('size', [(8, 8), (7, 13)])
+def test_downconv_equals_the_strided_convolution(impl, size):
+  x = jax.random.normal(jax.random.key(0), (2, *size, 3))
+  down = models.DownConv(5, use_bias=True, impl=impl)
+  params = down.init(jax.random.key(1), x)
+  params = jax.tree.map(lambda p: p + 0.1, params)  # a non-zero bias
+  reference = nn.Conv(5, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))
+  want = reference.apply(params, x)
+  got = down.apply(params, x)
+  assert got.shape == want.shape == (2, size[0] // 2, size[1] // 2, 5)
+  np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+def test_conv_impls_agree_on_penalty_gradients():
+  """The WGAN-GP parameter gradient (a second derivative) matches too."""
+  config = wgan_gp.get_config()
+  config.model.d_features = 8
+  grads = {}
+  for impl in ('conv', 'matmul'):
+    config.model.conv_impl = impl
+    _, critic = models.create_models(config, (12, 12, 3))
+    real = jax.random.normal(jax.random.key(0), (4, 12, 12, 3))
+    fake = jax.random.normal(jax.random.key(1), (4, 12, 12, 3))
+    params = critic.init(jax.random.key(2), real)['params']
+
+    def penalty(params, critic=critic, real=real, fake=fake):
+      fn = lambda x: critic.apply({'params': params}, x)
+      return losses.gradient_penalty(fn, real, fake, jnp.full((4,), 0.3))
+
+    grads[impl] = jax.grad(penalty)(params)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4,
+                                                       atol=1e-6),
+               grads['conv'], grads['matmul'])
+
+
+def test_conv_impl_auto_and_unknown():
+  assert models.resolve_conv_impl('auto') == (
+      'matmul' if jax.default_backend() == 'cpu' else 'conv')
+  with pytest.raises(ValueError, match='conv_impl'):
+    models.resolve_conv_impl('winograd')
