@@ -74,6 +74,13 @@ def default_config() -> ml_collections.ConfigDict:
   config.log_every = 100
   config.sample_every = 1000
   config.num_samples = 64
+  # Orbax checkpoints in WORKDIR/checkpoints: every `checkpoint_every` steps
+  # and at the end, the newest `keep_checkpoints` kept. A run resumes from its
+  # workdir's latest checkpoint; `init_from` (a run's workdir) starts a new
+  # run from that run's network weights instead.
+  config.checkpoint_every = 1000
+  config.keep_checkpoints = 3
+  config.init_from = ''
   return config
 
 

@@ -11,6 +11,8 @@ over a Mesh with axis 'data' and the batch and noise are sharded on it; under
 import functools
 import math
 import os
+import signal
+import threading
 from typing import Any
 
 from absl import logging
@@ -22,6 +24,7 @@ import ml_collections
 import numpy as np
 import optax
 
+from jaxgan import checkpoints
 from jaxgan import input_pipeline
 from jaxgan import losses
 from jaxgan import models
@@ -310,8 +313,30 @@ class Trainer:
                            out_shardings=(self.replicated, self.replicated))
 
   def init_state(self) -> GANState:
-    state = jax.jit(self.gan.init)(jax.random.key(self.config.seed + 1))
-    return self.replicate(state)
+    key = jax.random.key(self.config.seed + 1)
+    if self.parallelism == 'pmap':
+      return self.replicate(jax.jit(self.gan.init)(key))
+    # Created in place on every device of every process.
+    return jax.jit(self.gan.init, out_shardings=self.replicated)(key)
+
+  def abstract_state(self) -> GANState:
+    """Shapes, dtypes and target shardings of the state (for restoring)."""
+    shapes = jax.eval_shape(self.gan.init, jax.random.key(0))
+    sharding = (jax.sharding.SingleDeviceSharding(self.devices[0])
+                if self.parallelism == 'pmap' else self.replicated)
+    return jax.tree.map(
+        lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
+        shapes)
+
+  def place(self, state: GANState) -> GANState:
+    """A state restored into `abstract_state()` -> ready for `step`."""
+    return self.replicate(state) if self.parallelism == 'pmap' else state
+
+  def checkpointable(self, state: GANState) -> GANState:
+    """What to save: the global replicated arrays (jit) or a host copy."""
+    if self.parallelism == 'pmap':
+      return self.unreplicate(state)
+    return state
 
   def replicate(self, state):
     if self.parallelism == 'pmap':
@@ -354,44 +379,178 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        devices=None):
   """Trains the GAN that `config` describes, writing into `workdir`.
 
-  `devices` (default: all) restricts training to some devices.
+  Resumes from the workdir's latest good checkpoint. SIGTERM or SIGINT ends
+  the run after the current step with a checkpoint. `devices` (default: all)
+  restricts training to some devices. Returns the final state.
   """
   workdir = os.fspath(workdir)
   dataset = input_pipeline.create_dataset(config)
   logging.info('Data: %s, %d examples of shape %s', dataset.name,
                dataset.num_examples, dataset.sample_shape)
   trainer = Trainer(config, dataset.sample_shape, devices)
+  ckpt = checkpoints.Checkpointer(checkpoints.checkpoint_dir(workdir),
+                                  keep=config.keep_checkpoints)
+  try:
+    return _train(config, workdir, dataset, trainer, ckpt)
+  finally:
+    ckpt.close()  # Every started save finishes before the process exits.
+
+
+def _initial_state(config, trainer, ckpt) -> GANState:
+  """The workdir's latest good checkpoint, else init_from, else fresh."""
+  restored = ckpt.restore_latest_good(
+      trainer.abstract_state(),
+      'Refusing to resume this workdir with another model: use a new '
+      '--workdir, or start a new run from this one\'s weights with '
+      '--config.init_from=WORKDIR (same architecture, any optimizer).')
+  if restored is not None:
+    logging.info('Resuming from %s (step %d).', restored.path, restored.step)
+    return trainer.place(restored.state)
+  state = trainer.init_state()
+  if config.init_from:
+    source = checkpoints.Checkpointer(
+        checkpoints.checkpoint_dir(config.init_from), read_only=True)
+    step = source.latest_step()
+    if step is None:
+      raise checkpoints.NoCheckpointError(
+          f'config.init_from={config.init_from!r} holds no checkpoint in '
+          f'{source.directory}')
+    weights = source.restore_weights(step, trainer.abstract_state())
+    logging.info('Starting from the weights of %s (step %d).',
+                 source.path(step), step)
+    if trainer.parallelism == 'pmap':
+      state = trainer.replicate(trainer.unreplicate(state).replace(**weights))
+    else:
+      state = state.replace(**weights)
+  return state
+
+
+def _train(config, workdir, dataset, trainer, ckpt) -> GANState:
   writer = writers.MetricWriter(workdir, enabled=jax.process_index() == 0)
   writer.write_config(config)
-  state = trainer.init_state()
+  state = _initial_state(config, trainer, ckpt)
   start_step = int(trainer.unreplicate(state.step))
+  writer.drop_after(start_step)  # Records of steps the checkpoint lacks.
   num_steps = config.train.num_steps
+  if start_step >= num_steps:
+    logging.info('Nothing to do: the run is at step %d of %d.', start_step,
+                 num_steps)
+    writer.close()
+    return state
+  examples_per_step = config.train.n_critic * config.train.batch_size
   z_fixed = fixed_noise(config, config.num_samples)
   batches = input_pipeline.batch_iterator(dataset, config, start_step)
   progress = writers.Progress(start_step, num_steps,
                               enabled=jax.process_index() == 0)
+  saved_step = start_step
+
+  def save(step):
+    nonlocal saved_step
+    ckpt.save(step, trainer.checkpointable(state),
+              checkpoints.make_meta(step, config, dataset, examples_per_step))
+    saved_step = step
+
+  def check(step, metrics):
+    try:
+      return _check_finite(trainer, step, metrics)
+    except NonFiniteError as e:
+      ckpt.wait()
+      last = ckpt.latest_step()
+      where = (f'The last good checkpoint is {ckpt.path(last)} (step {last});'
+               ' the same command resumes from it.' if last is not None else
+               'No checkpoint was written before it.')
+      raise NonFiniteError(f'{e} {where}') from None
+
   # Between log steps the host reads one boolean per step, one step late,
-  # so the device is never waiting on it; the full metrics only at log steps.
+  # so the device is never waiting on it; the full metrics only at log and
+  # checkpoint steps (a checkpoint is only written of a finite step).
   pending = None  # (step, metrics) of the previous step.
-  try:
-    for step in range(start_step + 1, num_steps + 1):
-      state, metrics = trainer.step(state, next(batches))
-      if pending is not None and not trainer.unreplicate(pending[1]['finite']):
-        _check_finite(trainer, *pending)
-      pending = (step, metrics)
-      progress.update(step)
-      if step % config.log_every == 0 or step == num_steps:
-        host_metrics = _check_finite(trainer, step, metrics)
-        pending = None  # Already checked.
-        writer.write_scalars(step, host_metrics)
-        progress.set_metrics(host_metrics)
-      if step % config.sample_every == 0 or step == num_steps:
-        samples = trainer.samples(state, z_fixed)
-        writer.write_samples(step, samples, dataset)
-  finally:
-    progress.close()
-    writer.close()
+  with _StopRequests() as stop:
+    try:
+      for step in range(start_step + 1, num_steps + 1):
+        state, metrics = trainer.step(state, next(batches))
+        if (pending is not None and
+            not trainer.unreplicate(pending[1]['finite'])):
+          check(*pending)
+        pending = (step, metrics)
+        progress.update(step)
+        stopping = stop.requested(step)
+        if (step % config.log_every == 0 or step == num_steps or
+            step % config.checkpoint_every == 0 or stopping):
+          host_metrics = check(step, metrics)
+          pending = None  # Already checked.
+          if step % config.log_every == 0 or step == num_steps:
+            writer.write_scalars(step, host_metrics)
+            progress.set_metrics(host_metrics)
+        if step % config.sample_every == 0 or step == num_steps:
+          samples = trainer.samples(state, z_fixed)
+          writer.write_samples(step, samples, dataset)
+        if step % config.checkpoint_every == 0 or step == num_steps:
+          save(step)
+        if stopping:
+          if saved_step != step:
+            save(step)
+          ckpt.wait()
+          progress.close()
+          logging.info('Stopped by %s after step %d; checkpoint saved to %s. '
+                       'Run the same command to resume.', stop.signal_name,
+                       step, ckpt.path(step))
+          break
+      if pending is not None:
+        check(*pending)
+    finally:
+      progress.close()
+      writer.close()
   return state
+
+
+class _StopRequests:
+  """SIGTERM/SIGINT -> finish the step, checkpoint, exit 0.
+
+  One process: the signals set a flag read after every step. Several
+  processes: SIGTERM goes through JAX's preemption sync service (started by
+  `jax.distributed.initialize`), so that all processes stop after the same
+  step (`reached_preemption_sync_point`).
+  """
+  SIGNALS = (signal.SIGTERM, signal.SIGINT)
+
+  def __init__(self):
+    self.signal_name = None
+    self._previous = {}
+    self._multi = jax.process_count() > 1
+
+  def __enter__(self):
+    # Several processes keep Python's SIGINT (KeyboardInterrupt): one
+    # process's Ctrl-C cannot stop the others at the same step.
+    if (threading.current_thread() is threading.main_thread() and
+        not self._multi):
+      for sig in self.SIGNALS:
+        self._previous[sig] = signal.signal(sig, self._handle)
+    return self
+
+  def _handle(self, signum, frame):
+    del frame
+    if self.signal_name is not None and signum == signal.SIGINT:
+      raise KeyboardInterrupt  # A second Ctrl-C: stop now.
+    self.signal_name = signal.Signals(signum).name
+    logging.warning('%s received: finishing this step and saving a '
+                    'checkpoint (Ctrl-C again to abort).', self.signal_name)
+
+  def requested(self, step: int) -> bool:
+    if self._multi:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      try:
+        if multihost_utils.reached_preemption_sync_point(step):
+          self.signal_name = self.signal_name or 'SIGTERM'
+          return True
+      except RuntimeError:  # The preemption service is disabled.
+        pass
+    return self.signal_name is not None
+
+  def __exit__(self, *exc):
+    for sig, handler in self._previous.items():
+      signal.signal(sig, handler)
+    return False
 
 
 def _check_finite(trainer, step, metrics) -> dict[str, float]:

@@ -68,6 +68,18 @@ class MetricWriter:
       self._tb = Writer(os.path.join(workdir, 'tensorboard'))
       self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
 
+  def drop_after(self, step: int):
+    """Forgets records of steps after `step` (a resumed run redoes them)."""
+    if not self.enabled:
+      return
+    self._jsonl.close()
+    path = os.path.join(self.workdir, 'metrics.jsonl')
+    with open(path) as f:
+      lines = [l for l in f if l.strip() and json.loads(l)['step'] <= step]
+    with open(path, 'w') as f:
+      f.writelines(lines)
+    self._jsonl = open(path, 'a')
+
   def write_config(self, config):
     if self.enabled:
       with open(os.path.join(self.workdir, 'config.json'), 'w') as f:

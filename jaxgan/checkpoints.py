@@ -1,0 +1,261 @@
+"""Orbax checkpoints of a run: save, resume exactly, and never lose one.
+
+A run keeps one `ocp.CheckpointManager` in `WORKDIR/checkpoints/`. Each step
+directory holds two items:
+
+  state: the whole `GANState` (both networks' parameters and BatchNorm
+         statistics, both optimizer states, the generator EMA and the step),
+         as a nested dict of arrays (`flax.serialization.to_state_dict`);
+  meta:  JSON: the step, the data position, the sample shape and dataset, the
+         device count that wrote it, and the full config.
+
+Data order and noise are functions of (seed, step) (`input_pipeline`), so the
+step is the data position and a resumed run continues exactly where the
+stopped one was. Saving is asynchronous (Orbax copies the arrays to host
+memory, then writes in a background thread); Orbax writes into a temporary
+directory and renames it when complete, so a process killed mid-save leaves
+the previous checkpoints intact and the next start ignores the partial one.
+A finished checkpoint that cannot be read is moved aside (never deleted) and
+the newest readable one is used instead.
+"""
+
+import dataclasses
+import json
+import os
+from typing import Any
+
+from absl import logging
+import flax
+import jax
+import ml_collections
+import numpy as np
+import orbax.checkpoint as ocp
+
+STATE = 'state'
+META = 'meta'
+# The networks in a GANState (what `init_from` carries to a new run).
+WEIGHTS = ('g_params', 'g_state', 'd_params', 'd_state', 'ema_params')
+
+
+class CheckpointMismatchError(ValueError):
+  """A checkpoint holds a model other than the one the config builds."""
+
+
+class NoCheckpointError(FileNotFoundError):
+  """A directory that should hold checkpoints holds none that can be read."""
+
+
+@dataclasses.dataclass
+class Restored:
+  step: int
+  state: Any
+  meta: dict
+  path: str
+
+
+def checkpoint_dir(workdir: str) -> str:
+  return os.path.join(os.path.abspath(os.fspath(workdir)), 'checkpoints')
+
+
+def make_meta(step: int, config: ml_collections.ConfigDict, dataset,
+              examples_per_step: int) -> dict:
+  return {
+      'step': int(step),
+      # Batches are a function of (seed, step): the step is the position.
+      'data_position': {'step': int(step),
+                        'examples_seen': int(step) * examples_per_step},
+      'dataset': dataset.name,
+      'sample_shape': list(dataset.sample_shape),
+      'num_classes': dataset.num_classes,
+      'device_count': jax.device_count(),
+      'process_count': jax.process_count(),
+      'config': json.loads(config.to_json_best_effort()),
+  }
+
+
+def config_from_meta(meta: dict) -> ml_collections.ConfigDict:
+  """The run's config as saved (tuples come back as lists; both work)."""
+  return ml_collections.ConfigDict(meta['config'])
+
+
+def _flat_shapes(tree) -> dict[str, tuple]:
+  flat = jax.tree_util.tree_flatten_with_path(tree)[0]
+  return {jax.tree_util.keystr(path, simple=True, separator='/'):
+          tuple(leaf.shape) for path, leaf in flat}
+
+
+def _networks(shapes: dict[str, tuple]) -> dict[str, tuple]:
+  keep = tuple(f'{name}/' for name in WEIGHTS if name != 'ema_params')
+  return {k: v for k, v in shapes.items() if k.startswith(keep)}
+
+
+def describe_mismatch(saved: dict[str, tuple], wanted: dict[str, tuple],
+                      limit: int = 8) -> list[str]:
+  """Human-readable differences between two {name: shape} maps."""
+  lines = []
+  for name in sorted(set(saved) | set(wanted)):
+    if name not in wanted:
+      lines.append(f'{name}: in the checkpoint {saved[name]}, not in the '
+                   'model')
+    elif name not in saved:
+      lines.append(f'{name}: in the model {wanted[name]}, not in the '
+                   'checkpoint')
+    elif saved[name] != wanted[name]:
+      lines.append(f'{name}: checkpoint {saved[name]} vs model '
+                   f'{wanted[name]}')
+  if len(lines) > limit:
+    lines = lines[:limit] + [f'... and {len(lines) - limit} more']
+  return lines
+
+
+class Checkpointer:
+  """The run's CheckpointManager, with fallbacks and clear errors."""
+
+  def __init__(self, directory: str, keep: int | None = None,
+               read_only: bool = False):
+    self.directory = os.fspath(directory)
+    options = ocp.CheckpointManagerOptions(
+        max_to_keep=keep, create=not read_only, read_only=read_only,
+        enable_async_checkpointing=True, cleanup_tmp_directories=True)
+    self.manager = ocp.CheckpointManager(
+        self.directory, options=options,
+        item_handlers={STATE: ocp.StandardCheckpointHandler(),
+                       META: ocp.JsonCheckpointHandler()})
+
+  def all_steps(self) -> list[int]:
+    return sorted(self.manager.all_steps())
+
+  def latest_step(self) -> int | None:
+    return self.manager.latest_step()
+
+  def path(self, step: int) -> str:
+    return os.path.join(self.directory, str(step))
+
+  def save(self, step: int, state, meta: dict):
+    """Starts an asynchronous save; `wait()` for it to be on disk."""
+    state_dict = flax.serialization.to_state_dict(state)
+    self.manager.save(step, args=ocp.args.Composite(
+        **{STATE: ocp.args.StandardSave(state_dict),
+           META: ocp.args.JsonSave(meta)}), force=True)
+
+  def wait(self):
+    self.manager.wait_until_finished()
+
+  def close(self):
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+  def read_meta(self, step: int) -> dict:
+    return self.manager.restore(step, args=ocp.args.Composite(
+        **{META: ocp.args.JsonRestore()}))[META]
+
+  def saved_shapes(self, step: int) -> dict[str, tuple]:
+    metadata = self.manager.item_metadata(step)[STATE]
+    tree = getattr(metadata, 'tree', metadata)
+    return _flat_shapes(tree)
+
+  def check_compatible(self, step: int, target, hint: str, saved=None):
+    """Raises CheckpointMismatchError naming parameters whose shapes differ.
+
+    The networks' own parameters are listed (their optimizer states and EMA
+    differ the same way); `hint` says what to do instead.
+    """
+    saved = self.saved_shapes(step) if saved is None else saved
+    wanted = _flat_shapes(flax.serialization.to_state_dict(target))
+    mismatch = describe_mismatch(_networks(saved), _networks(wanted))
+    if not mismatch:
+      mismatch = describe_mismatch(saved, wanted)
+    if mismatch:
+      raise CheckpointMismatchError(
+          f'{self.path(step)} holds a different model than the config '
+          'builds:\n  ' + '\n  '.join(mismatch) + f'\n{hint}')
+
+  def restore(self, step: int, target) -> Restored:
+    """Restores `step` into the structure and shardings of `target`.
+
+    `target` is an abstract GANState (jax.ShapeDtypeStruct leaves with
+    shardings, e.g. from `jax.eval_shape`), so a checkpoint written on any
+    number of devices restores onto this machine's.
+    """
+    abstract = flax.serialization.to_state_dict(target)
+    restored = self.manager.restore(step, args=ocp.args.Composite(
+        **{STATE: ocp.args.StandardRestore(abstract),
+           META: ocp.args.JsonRestore()}))
+    state = flax.serialization.from_state_dict(target, restored[STATE])
+    return Restored(step, state, restored[META], self.path(step))
+
+  def restore_raw(self, step: int, sharding) -> dict:
+    """The saved state as a nested dict, every array placed by `sharding`."""
+    metadata = self.manager.item_metadata(step)[STATE]
+    tree = getattr(metadata, 'tree', metadata)
+    abstract = jax.tree.map(
+        lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding),
+        tree)
+    return self.manager.restore(step, args=ocp.args.Composite(
+        **{STATE: ocp.args.StandardRestore(abstract)}))[STATE]
+
+  def restore_weights(self, step: int, target) -> dict:
+    """The networks of `step` (not the optimizers), shaped like `target`.
+
+    For starting a new run from another run's weights: the optimizers may
+    differ, the networks must not.
+    """
+    leaf = jax.tree.leaves(target)[0]
+    raw = self.restore_raw(step, leaf.sharding)
+    wanted = {name: getattr(target, name) for name in WEIGHTS}
+    saved = {name: raw.get(name, {}) for name in WEIGHTS}
+    mismatch = describe_mismatch(
+        _flat_shapes(saved), _flat_shapes(
+            flax.serialization.to_state_dict(wanted)))
+    if mismatch:
+      raise CheckpointMismatchError(
+          f'config.init_from: {self.path(step)} holds a different model than '
+          'the config builds:\n  ' + '\n  '.join(mismatch) + '\nStart from '
+          'a run of the same architecture.')
+    return {name: flax.serialization.from_state_dict(wanted[name],
+                                                     saved[name])
+            for name in WEIGHTS}
+
+  def restore_latest_good(self, target, hint: str) -> Restored | None:
+    """The newest readable checkpoint, moving unreadable ones aside.
+
+    Returns None when there is no checkpoint at all. A model mismatch is not
+    corruption: it raises at once (every checkpoint of the run has it).
+    """
+    steps = self.all_steps()
+    for step in reversed(steps):
+      try:
+        saved = self.saved_shapes(step)
+      except Exception as e:  # pylint: disable=broad-except
+        self._quarantine(step, e)
+        continue
+      self.check_compatible(step, target, hint, saved)
+      try:
+        return self.restore(step, target)
+      except Exception as e:  # pylint: disable=broad-except
+        self._quarantine(step, e)
+    if steps:
+      raise NoCheckpointError(
+          f'none of the checkpoints in {self.directory} could be read (each '
+          'was moved aside as corrupt-STEP); start a new run with another '
+          '--workdir.')
+    return None
+
+  def _quarantine(self, step: int, error: Exception):
+    source = self.path(step)
+    target = os.path.join(self.directory, f'corrupt-{step}')
+    logging.warning('Checkpoint %s is unreadable (%s: %s); moving it to %s '
+                    'and trying the previous one.', source,
+                    type(error).__name__, str(error).splitlines()[0][:300],
+                    target)
+    if jax.process_index() == 0:
+      os.replace(source, target)
+    if jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      multihost_utils.sync_global_devices(f'quarantine {step}')
+    self.manager.reload()
+
+
+def host_state(tree):
+  """Plain numpy copy of a (replicated) state, for tools and tests."""
+  return jax.tree.map(np.asarray, jax.device_get(tree))
