@@ -25,6 +25,7 @@ import os
 from typing import Any
 
 from absl import logging
+from etils import epath
 import flax
 import jax
 import ml_collections
@@ -54,7 +55,11 @@ class Restored:
 
 
 def checkpoint_dir(workdir: str) -> str:
-  return os.path.join(os.path.abspath(os.fspath(workdir)), 'checkpoints')
+  """WORKDIR/checkpoints, absolute (Orbax wants it), local or gs://."""
+  workdir = os.fspath(workdir)
+  if '://' not in workdir:
+    workdir = os.path.abspath(workdir)
+  return workdir.rstrip('/') + '/checkpoints'
 
 
 def make_meta(step: int, config: ml_collections.ConfigDict, dataset,
@@ -249,7 +254,7 @@ class Checkpointer:
                     type(error).__name__, str(error).splitlines()[0][:300],
                     target)
     if jax.process_index() == 0:
-      os.replace(source, target)
+      epath.Path(source).rename(target)
     if jax.process_count() > 1:
       from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
       multihost_utils.sync_global_devices(f'quarantine {step}')

@@ -23,13 +23,31 @@ flags.DEFINE_string('workdir', None, 'Where the run writes everything.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
+def initialize_distributed():
+  """`jax.distributed.initialize()`, for every process of a multi-host run.
+
+  On TPU VMs and under Slurm JAX finds the coordinator itself; elsewhere
+  (several processes on one machine, a custom cluster) set
+  JAX_COORDINATOR_ADDRESS=host:port, JAX_NUM_PROCESSES and JAX_PROCESS_ID.
+  CPU processes exchange collectives over gloo.
+  """
+  kwargs = {}
+  if os.environ.get('JAX_COORDINATOR_ADDRESS'):
+    kwargs = dict(coordinator_address=os.environ['JAX_COORDINATOR_ADDRESS'],
+                  num_processes=int(os.environ['JAX_NUM_PROCESSES']),
+                  process_id=int(os.environ['JAX_PROCESS_ID']))
+  if os.environ.get('JAX_PLATFORMS', '') == 'cpu':
+    jax.config.update('jax_cpu_collectives_implementation', 'gloo')
+  jax.distributed.initialize(**kwargs)
+
+
 def main(argv):
   if len(argv) > 1:
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if os.environ.get('JAXGAN_DISTRIBUTED') == '1':
-    jax.distributed.initialize()
-  logging.info('JAX %s, %d process(es), devices: %s', jax.__version__,
-               jax.process_count(), jax.devices())
+    initialize_distributed()
+  logging.info('JAX %s, process %d of %d, devices: %s', jax.__version__,
+               jax.process_index(), jax.process_count(), jax.devices())
   train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
 
 

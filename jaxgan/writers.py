@@ -1,12 +1,17 @@
 """What a run leaves in its workdir: metrics, config, sample grids, progress.
 
-Only process 0 writes (`enabled`); the others get no-op writers.
+Only process 0 writes (`enabled`); the others get no-op writers. Workdirs may
+be local paths or bucket URLs (gs://...; `etils.epath`, with TensorFlow's
+gfile where it is installed, as the [tpu] extra does).
 """
 
+import io
 import json
 import math
 import os
 import time
+
+from etils import epath
 
 import numpy as np
 from PIL import Image
@@ -27,9 +32,16 @@ def image_grid(images: np.ndarray, columns: int | None = None) -> np.ndarray:
   return grid[..., 0] if c == 1 else grid
 
 
+def is_remote(path) -> bool:
+  return '://' in os.fspath(path)
+
+
 def save_image(path, array: np.ndarray):
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  Image.fromarray(array).save(path)
+  path = epath.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  buffer = io.BytesIO()
+  Image.fromarray(array).save(buffer, format=path.suffix[1:] or 'png')
+  path.write_bytes(buffer.getvalue())
 
 
 def scatter_plot(path, points: np.ndarray, modes: np.ndarray, std: float,
@@ -50,47 +62,60 @@ def scatter_plot(path, points: np.ndarray, modes: np.ndarray, std: float,
   ax.set_title(title)
   ax.legend(loc='upper right', fontsize=7)
   fig.tight_layout()
-  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
-  fig.savefig(path)
+  path = epath.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format='png')
   plt.close(fig)
+  path.write_bytes(buffer.getvalue())
 
 
 class MetricWriter:
   """metrics.jsonl, TensorBoard scalars, config.json and samples/*.png."""
 
   def __init__(self, workdir: str, enabled: bool = True):
-    self.workdir = workdir
+    self.workdir = epath.Path(workdir)
     self.enabled = enabled
     self._tb = None
+    # Bucket objects cannot be appended to: remote metrics.jsonl is rewritten.
+    self._lines = None if not is_remote(workdir) else []
     if enabled:
-      os.makedirs(workdir, exist_ok=True)
+      self.workdir.mkdir(parents=True, exist_ok=True)
       from tensorboard.summary import Writer  # pylint: disable=g-import-not-at-top
-      self._tb = Writer(os.path.join(workdir, 'tensorboard'))
-      self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
+      self._tb = Writer(os.fspath(self.workdir / 'tensorboard'))
+      if self._lines is not None and self._jsonl_path.exists():
+        self._lines = self._jsonl_path.read_text().splitlines(keepends=True)
+
+  @property
+  def _jsonl_path(self) -> epath.Path:
+    return self.workdir / 'metrics.jsonl'
 
   def drop_after(self, step: int):
     """Forgets records of steps after `step` (a resumed run redoes them)."""
-    if not self.enabled:
+    if not self.enabled or not self._jsonl_path.exists():
       return
-    self._jsonl.close()
-    path = os.path.join(self.workdir, 'metrics.jsonl')
-    with open(path) as f:
-      lines = [l for l in f if l.strip() and json.loads(l)['step'] <= step]
-    with open(path, 'w') as f:
-      f.writelines(lines)
-    self._jsonl = open(path, 'a')
+    lines = [l for l in self._jsonl_path.read_text().splitlines(keepends=True)
+             if l.strip() and json.loads(l)['step'] <= step]
+    self._jsonl_path.write_text(''.join(lines))
+    if self._lines is not None:
+      self._lines = lines
 
   def write_config(self, config):
     if self.enabled:
-      with open(os.path.join(self.workdir, 'config.json'), 'w') as f:
-        f.write(config.to_json_best_effort(indent=2, sort_keys=True))
+      (self.workdir / 'config.json').write_text(
+          config.to_json_best_effort(indent=2, sort_keys=True))
 
   def write_scalars(self, step: int, scalars: dict[str, float]):
     if not self.enabled:
       return
     record = {'step': step, 'time': time.time(), **scalars}
-    self._jsonl.write(json.dumps(record) + '\n')
-    self._jsonl.flush()
+    line = json.dumps(record) + '\n'
+    if self._lines is None:
+      with open(self._jsonl_path, 'a') as f:
+        f.write(line)
+    else:
+      self._lines.append(line)
+      self._jsonl_path.write_text(''.join(self._lines))
     for name, value in scalars.items():
       self._tb.add_scalar(name, value, step)
     self._tb.flush()
@@ -99,7 +124,7 @@ class MetricWriter:
     """A grid (images) or scatter over the mixture (2D points) of samples."""
     if not self.enabled:
       return ''
-    path = os.path.join(self.workdir, 'samples', f'step_{step:06d}.png')
+    path = os.fspath(self.workdir / 'samples' / f'step_{step:06d}.png')
     if samples.ndim == 4:
       save_image(path, image_grid(samples))
     else:
@@ -110,7 +135,6 @@ class MetricWriter:
 
   def close(self):
     if self.enabled:
-      self._jsonl.close()
       self._tb.close()
 
 
