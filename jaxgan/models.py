@@ -22,8 +22,14 @@ import jax
 import jax.numpy as jnp
 import ml_collections
 
-# DCGAN's initialisation (Radford et al. 2016, sec. 4): N(0, 0.02).
-dcgan_init = nn.initializers.normal(0.02)
+def dcgan_init(key, shape, dtype=jnp.float32):
+  """DCGAN's initialisation (Radford et al. 2016, sec. 4): N(0, 0.02).
+
+  Drawn flat and reshaped: XLA:CPU takes ~7 s to compile one 4-D normal draw
+  (a conv kernel) and ~0.5 s for the same draw in 1-D.
+  """
+  size = math.prod(shape)
+  return 0.02 * jax.random.normal(key, (size,), dtype).reshape(shape)
 
 
 def stage_sizes(size: int, num_stages: int | None = None) -> list[int]:

@@ -1,5 +1,7 @@
 """Model output shapes and ranges at every size the issue names."""
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -22,12 +24,18 @@ def test_dcgan_shapes_and_ranges(size, channels):
   shape = size + (channels,)
   g, d = models.create_models(config, shape)
   z = jax.random.normal(jax.random.key(0), (3, config.model.latent_dim)) * 50
-  g_vars = g.init(jax.random.key(1), z, train=False)
-  images, _ = g.apply(g_vars, z, train=True, mutable=['batch_stats'])
+  # Compiled: op-by-op dispatch of the many small ops is the slow part.
+  g_vars = jax.jit(functools.partial(g.init, train=False))(
+      jax.random.key(1), z)
+  images, _ = jax.jit(functools.partial(g.apply, train=True,
+                                        mutable=['batch_stats']))(g_vars, z)
   assert images.shape == (3,) + shape
   assert float(jnp.min(images)) >= -1 and float(jnp.max(images)) <= 1
-  d_vars = d.init(jax.random.key(2), images, train=False)
-  scores, _ = d.apply(d_vars, images, train=True, mutable=['batch_stats'])
+  d_vars = jax.jit(functools.partial(d.init, train=False))(
+      jax.random.key(2), images)
+  scores, _ = jax.jit(functools.partial(d.apply, train=True,
+                                        mutable=['batch_stats']))(d_vars,
+                                                                  images)
   assert scores.shape == (3,)
   assert np.all(np.isfinite(scores))
 
