@@ -54,12 +54,13 @@ class Restored:
   path: str
 
 
-def checkpoint_dir(workdir: str) -> str:
-  """WORKDIR/checkpoints, absolute (Orbax wants it), local or gs://."""
+def checkpoint_dir(workdir: str, best: bool = False) -> str:
+  """WORKDIR/checkpoints (or checkpoints_best, the best-FID one), absolute
+  (Orbax wants it), local or gs://."""
   workdir = os.fspath(workdir)
   if '://' not in workdir:
     workdir = os.path.abspath(workdir)
-  return workdir.rstrip('/') + '/checkpoints'
+  return workdir.rstrip('/') + ('/checkpoints_best' if best else '/checkpoints')
 
 
 def make_meta(step: int, config: ml_collections.ConfigDict, dataset,

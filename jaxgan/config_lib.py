@@ -79,6 +79,20 @@ def default_config() -> ml_collections.ConfigDict:
   # workdir's latest checkpoint; `init_from` (a run's workdir) starts a new
   # run from that run's network weights instead.
   config.checkpoint_every = 1000
+  # Metrics during training every `eval_every` steps (0: off) and at the end,
+  # logged to metrics.jsonl/TensorBoard, drawn to WORKDIR/eval/curves.png; the
+  # checkpoint with the best FID of the first network is kept in
+  # WORKDIR/checkpoints_best (DCGAN runs often collapse late).
+  config.eval_every = 0
+  config.eval = ml_collections.ConfigDict()
+  # inception | classifier | auto (the domain classifier for MNIST and
+  # Fashion-MNIST, Inception otherwise).
+  config.eval.networks = ('auto',)
+  config.eval.num_samples = 5000
+  config.eval.ref = ''  # A stats file; default: eval.split of the data.
+  config.eval.split = 'test'
+  config.eval.num_real = 0  # Reference images (0: the whole split).
+  config.eval.use_ema = False
   config.keep_checkpoints = 3
   config.init_from = ''
   return config

@@ -3,6 +3,7 @@ r"""Samples from a run's checkpoint, without its dataset.
   python -m jaxgan.sample --workdir=runs/wgan_gp --out=grid.png
   python -m jaxgan.sample --workdir=runs/dcgan --step=2000 --num=1000 \
       --seed=1 --ema --out=samples.npz
+  python -m jaxgan.sample --workdir=runs/dcgan --best --out=best.png
 
 Reads the config, sample shape and dataset name saved in the checkpoint, so
 it needs neither the config file nor the data, and restores onto one device
@@ -27,12 +28,19 @@ from jaxgan import models
 from jaxgan import writers
 
 FLAGS = flags.FLAGS
-flags.DEFINE_string('workdir', None, 'The run to sample from.')
-flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
-flags.DEFINE_integer('num', 64, 'How many samples.')
-flags.DEFINE_integer('seed', 0, 'Seed of the noise.')
-flags.DEFINE_bool('ema', False, 'Use the EMA of the generator weights.')
-flags.DEFINE_string('out', None, 'Output: a .png grid or an .npz of arrays.')
+
+
+def define_flags():
+  """The command line; defined only when run as a program, so that the
+  library imports without claiming flag names."""
+  flags.DEFINE_string('workdir', None, 'The run to sample from.')
+  flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
+  flags.DEFINE_integer('num', 64, 'How many samples.')
+  flags.DEFINE_integer('seed', 0, 'Seed of the noise.')
+  flags.DEFINE_bool('ema', False, 'Use the EMA of the generator weights.')
+  flags.DEFINE_string('out', None, 'Output: a .png grid or an .npz of arrays.')
+  flags.DEFINE_bool('best', False, 'From the best-FID checkpoint '
+                    '(WORKDIR/checkpoints_best, kept by config.eval_every).')
 
 
 @dataclasses.dataclass
@@ -51,9 +59,14 @@ class Generator:
     return np.asarray(apply(variables, z))
 
 
-def load(workdir: str, step: int | None = None) -> Generator:
-  """The generator of `workdir`'s checkpoint `step` (default: the latest)."""
-  ckpt = checkpoints.Checkpointer(checkpoints.checkpoint_dir(workdir),
+def load(workdir: str, step: int | None = None,
+         best: bool = False) -> Generator:
+  """The generator of `workdir`'s checkpoint `step` (default: the latest).
+
+  `best`: from WORKDIR/checkpoints_best, the best-FID checkpoint that
+  `config.eval_every` keeps.
+  """
+  ckpt = checkpoints.Checkpointer(checkpoints.checkpoint_dir(workdir, best),
                                   read_only=True)
   steps = ckpt.all_steps()
   if not steps:
@@ -105,7 +118,7 @@ def main(argv):
     raise app.UsageError(f'Unexpected arguments: {argv[1:]}')
   if not (FLAGS.out.endswith('.png') or FLAGS.out.endswith('.npz')):
     raise app.UsageError(f'--out={FLAGS.out}: use a .png or .npz file name')
-  generator = load(FLAGS.workdir, FLAGS.step)
+  generator = load(FLAGS.workdir, FLAGS.step, FLAGS.best)
   z = noise(generator, FLAGS.num, FLAGS.seed)
   samples = generator(z, ema=FLAGS.ema)
   write(FLAGS.out, samples, z, generator, FLAGS.seed)
@@ -114,5 +127,6 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   flags.mark_flags_as_required(['workdir', 'out'])
   app.run(main)

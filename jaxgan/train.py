@@ -25,6 +25,7 @@ import numpy as np
 import optax
 
 from jaxgan import checkpoints
+from jaxgan import evaluate
 from jaxgan import input_pipeline
 from jaxgan import losses
 from jaxgan import models
@@ -369,10 +370,33 @@ class Trainer:
     return np.asarray(self._sample(params, host.g_state, z))
 
 
-def fixed_noise(config, num) -> np.ndarray:
+def fixed_noise(config, num, stream: int = 2**31 - 1) -> np.ndarray:
   """The noise behind every sample grid of a run (a function of the seed)."""
-  key = jax.random.fold_in(jax.random.key(config.seed), 2**31 - 1)
+  key = jax.random.fold_in(jax.random.key(config.seed), stream)
   return np.asarray(jax.random.normal(key, (num, config.model.latent_dim)))
+
+
+class _BestCheckpoint:
+  """WORKDIR/checkpoints_best: the checkpoint with the lowest eval metric."""
+
+  def __init__(self, workdir, metric: str):
+    self.metric = metric
+    self.ckpt = checkpoints.Checkpointer(
+        checkpoints.checkpoint_dir(workdir, best=True), keep=1)
+    step = self.ckpt.latest_step()
+    self.value = (self.ckpt.read_meta(step)['eval'].get(metric, math.inf)
+                  if step is not None else math.inf)
+
+  def offer(self, step, state, meta, scalars):
+    value = scalars.get(self.metric, math.inf)
+    if math.isfinite(value) and value < self.value:
+      self.value = value
+      self.ckpt.save(step, state, {**meta, 'eval': scalars})
+      logging.info('Best %s so far (%.4g) at step %d: saved to %s',
+                   self.metric, value, step, self.ckpt.path(step))
+
+  def close(self):
+    self.ckpt.close()
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
@@ -443,12 +467,30 @@ def _train(config, workdir, dataset, trainer, ckpt) -> GANState:
   progress = writers.Progress(start_step, num_steps,
                               enabled=jax.process_index() == 0)
   saved_step = start_step
+  evaluator = best = None
+  if config.eval_every:
+    evaluator = evaluate.TrainingEvaluator(
+        config, dataset, workdir, write=jax.process_index() == 0)
+    best = _BestCheckpoint(workdir, evaluator.primary)
+    z_eval = fixed_noise(config, config.eval.num_samples, stream=2**31 - 2)
 
   def save(step):
     nonlocal saved_step
     ckpt.save(step, trainer.checkpointable(state),
               checkpoints.make_meta(step, config, dataset, examples_per_step))
     saved_step = step
+
+  def run_eval(step):
+    samples = np.concatenate([
+        trainer.samples(state, z_eval[i:i + 500], config.eval.use_ema)
+        for i in range(0, len(z_eval), 500)])
+    scalars = evaluator(step, samples)
+    writer.write_scalars(step, scalars)
+    logging.info('Eval at step %d: %s', step, ', '.join(
+        f'{k.removeprefix("eval/")}={v:.4g}' for k, v in scalars.items()))
+    best.offer(step, trainer.checkpointable(state),
+               checkpoints.make_meta(step, config, dataset, examples_per_step),
+               scalars)
 
   def check(step, metrics):
     try:
@@ -485,6 +527,8 @@ def _train(config, workdir, dataset, trainer, ckpt) -> GANState:
         if step % config.sample_every == 0 or step == num_steps:
           samples = trainer.samples(state, z_fixed)
           writer.write_samples(step, samples, dataset)
+        if evaluator and (step % config.eval_every == 0 or step == num_steps):
+          run_eval(step)
         if step % config.checkpoint_every == 0 or step == num_steps:
           save(step)
         if stopping:
@@ -501,6 +545,8 @@ def _train(config, workdir, dataset, trainer, ckpt) -> GANState:
     finally:
       progress.close()
       writer.close()
+      if best:
+        best.close()
   return state
 
 

@@ -70,6 +70,37 @@ def scatter_plot(path, points: np.ndarray, modes: np.ndarray, std: float,
   path.write_bytes(buffer.getvalue())
 
 
+def plot_curves(path, history: list[dict]):
+  """One panel per metric of `history` ([{'step': s, name: value}, ...])."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  names = sorted({k for record in history for k in record} - {'step'})
+  if not names:
+    return
+  columns = min(4, len(names))
+  rows = math.ceil(len(names) / columns)
+  fig, axes = plt.subplots(rows, columns, figsize=(3 * columns, 2.4 * rows),
+                           dpi=100, squeeze=False)
+  for ax, name in zip(axes.flat, names):
+    points = [(r['step'], r[name]) for r in history
+              if name in r and math.isfinite(r[name])]
+    if points:
+      ax.plot(*zip(*points), marker='.')
+    ax.set_title(name.removeprefix('eval/'), fontsize=9)
+    ax.set_xlabel('step', fontsize=8)
+    ax.tick_params(labelsize=7)
+  for ax in list(axes.flat)[len(names):]:
+    ax.axis('off')
+  fig.tight_layout()
+  path = epath.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  buffer = io.BytesIO()
+  fig.savefig(buffer, format='png')
+  plt.close(fig)
+  path.write_bytes(buffer.getvalue())
+
+
 class MetricWriter:
   """metrics.jsonl, TensorBoard scalars, config.json and samples/*.png."""
 

