@@ -80,8 +80,15 @@ def make_meta(step: int, config: ml_collections.ConfigDict, dataset,
 
 
 def config_from_meta(meta: dict) -> ml_collections.ConfigDict:
-  """The run's config as saved (tuples come back as lists; both work)."""
-  return ml_collections.ConfigDict(meta['config'])
+  """The run's config as saved (tuples come back as lists; both work).
+
+  Fields added to jaxgan after the run was saved take their defaults, which
+  keep the behaviour the run had.
+  """
+  from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
+  config = config_lib.default_config()
+  config.update(meta['config'])
+  return config
 
 
 def _flat_shapes(tree) -> dict[str, tuple]:

@@ -147,9 +147,9 @@ class ClassifierNetwork:
   def __init__(self, params, meta: dict, batch_size: int = 500):
     self.params, self.meta = params, meta
     self.batch_size = batch_size
-    model = Classifier(meta.get('num_classes', 10))
+    self.model = Classifier(meta.get('num_classes', 10))
     self._apply = jax.jit(
-        lambda p, x: model.apply({'params': p}, _to_input(x)))
+        lambda p, x: self.model.apply({'params': p}, _to_input(x)))
 
   @classmethod
   def load(cls, dataset_or_path: str) -> 'ClassifierNetwork':
@@ -191,6 +191,12 @@ class ClassifierNetwork:
       probs.append(np.asarray(jax.nn.softmax(logits), np.float64)
                    [:len(batch) - pad])
     return np.concatenate(features), np.concatenate(probs)
+
+  def log_probs(self, images: jax.Array) -> jax.Array:
+    """Differentiable: float images in [-1, 1] (generator output) ->
+    log-probabilities of the classes (B, K)."""
+    _, logits = self.model.apply({'params': self.params}, images)
+    return jax.nn.log_softmax(logits)
 
   def protocol(self) -> dict:
     return {'network': f"jaxgan domain classifier v{self.meta['version']} "

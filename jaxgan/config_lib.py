@@ -48,6 +48,19 @@ def default_config() -> ml_collections.ConfigDict:
   config.model.g_hidden = (128, 256, 512, 1024)
   config.model.d_hidden = (512, 256, 128)
   config.model.g_batch_norm = True
+  # Class conditioning. The generator gets the one-hot class beside z when
+  # `conditioning` is not 'none' or `aux_classifier` is set; `conditioning`
+  # says how the discriminator sees it: 'concat' (cGAN, Mirza & Osindero
+  # 2014) or 'projection' (Miyato & Koyama 2018). `aux_classifier`: ACGAN's
+  # class head (Odena et al. 2017). num_classes 0: the dataset's.
+  config.model.conditioning = 'none'
+  config.model.aux_classifier = False
+  config.model.num_classes = 0
+  # InfoGAN (Chen et al. 2016): a categorical code of this many categories and
+  # this many continuous codes (uniform in [-1, 1]) beside the noise, and a Q
+  # head on the discriminator.
+  config.model.info_categorical = 0
+  config.model.info_continuous = 0
   # How convolutions are computed: 'auto' (matmul on CPU, conv elsewhere),
   # 'conv' (XLA's convolutions) or 'matmul' (slices + dots; XLA:CPU runs their
   # gradients several times faster). Same parameters and outputs either way.
@@ -60,6 +73,14 @@ def default_config() -> ml_collections.ConfigDict:
   config.loss.penalty = 'none'  # none | gradient_penalty | r1
   config.loss.penalty_weight = 10.0
   config.loss.weight_clip = 0.0  # > 0 clips critic weights (WGAN).
+  # ACGAN: weight of the class log-likelihood term (Odena et al. 2017, eq. 2).
+  config.loss.aux_weight = 1.0
+  # InfoGAN: lambda of the mutual-information bound L_I (Chen et al. 2016, eq.
+  # 5) for the categorical code, and for the continuous codes (a Gaussian of
+  # unit variance); the paper uses 1 for discrete codes and a smaller weight
+  # for continuous ones.
+  config.loss.info_weight = 1.0
+  config.loss.info_continuous_weight = 0.1
 
   config.train = ml_collections.ConfigDict()
   config.train.batch_size = 64
@@ -104,9 +125,31 @@ _DATASET_IMAGE_SIZE = {'celeb_a': (64, 64)}
 
 
 def set_dataset(config: ml_collections.ConfigDict, arg: str | None):
-  """Applies `:arg` of `--config=configs/X.py:arg` (a dataset name)."""
-  if arg:
+  """Applies `:arg` of `--config=configs/X.py:arg` (a dataset name).
+
+  `cifar10_folder` is CIFAR-10 as PNG files in class sub-folders (pass the
+  folder as --config.data.data_dir), labelled by sub-folder.
+  """
+  if arg == 'cifar10_folder':
+    config.data.name = 'folder'
+    config.data.labels_from_subfolders = True
+  elif arg:
     config.data.name = arg
     if arg in _DATASET_IMAGE_SIZE:
       config.data.image_size = _DATASET_IMAGE_SIZE[arg]
   return config
+
+
+def split_arg(arg: str | None, options: tuple[str, ...],
+              default_dataset: str = 'mnist') -> tuple[str, set[str]]:
+  """`dataset[,option...]` of `--config=configs/X.py:arg` -> (dataset, options).
+
+  Unknown options are errors, as unknown config keys are.
+  """
+  parts = [p for p in (arg or '').split(',') if p]
+  chosen = {p for p in parts if p in options}
+  datasets = [p for p in parts if p not in options]
+  if len(datasets) > 1:
+    raise ValueError(f'config argument {arg!r}: one dataset and options from '
+                     f'{options}, e.g. "mnist,{options[0]}"')
+  return (datasets[0] if datasets else default_dataset), chosen

@@ -103,6 +103,39 @@ def least_squares_generator_loss(fake_logits: Array) -> Array:
   return 0.5 * jnp.mean(jnp.square(_flat(fake_logits) - 1.0))
 
 
+# --- Auxiliary terms: ACGAN and InfoGAN -------------------------------------
+
+
+def auxiliary_classifier_loss(class_logits: Array, labels: Array) -> Array:
+  """-mean log p(c | x): ACGAN's L_C (Odena et al. 2017, eq. 2).
+
+  `class_logits` (B, K), `labels` integer classes (B,). The discriminator
+  minimises it on real and fake samples, the generator on fake ones.
+  """
+  log_probs = jax.nn.log_softmax(class_logits.astype(jnp.float32), axis=-1)
+  return -jnp.mean(jnp.take_along_axis(log_probs, labels[:, None], axis=-1))
+
+
+def info_categorical_loss(q_logits: Array, codes: Array) -> Array:
+  """-mean log Q(c | G(z, c)) of a categorical code (Chen et al. 2016, eq. 4).
+
+  Minimising it maximises the variational lower bound L_I on the mutual
+  information I(c; G(z, c)) up to the constant entropy H(c). `q_logits`
+  (B, K), `codes` integer categories (B,).
+  """
+  return auxiliary_classifier_loss(q_logits, codes)
+
+
+def info_continuous_loss(q_means: Array, codes: Array) -> Array:
+  """-mean log Q(c | x) of continuous codes, Q a unit-variance Gaussian.
+
+  = mean over the batch of sum_j (c_j - mu_j)^2 / 2, dropping the constant
+  log(2 pi) / 2 per code. `q_means` and `codes` (B, C).
+  """
+  diff = codes.astype(jnp.float32) - q_means.astype(jnp.float32)
+  return 0.5 * jnp.mean(jnp.sum(jnp.square(diff), axis=-1))
+
+
 # --- Penalties and constraints -----------------------------------------------
 
 

@@ -1,8 +1,25 @@
 """Generators and discriminators, as Flax Linen modules used purely.
 
-Images are NHWC in [-1, 1]. Every module takes `train` (BatchNorm mode) and a
-`labels` argument reserved for conditional models; the unconditional models
-here refuse labels rather than silently ignore them.
+Images are NHWC in [-1, 1]. Every module takes `train` (BatchNorm mode) and
+`labels`: integer classes (B,) or class vectors (B, K) (one-hot, or mixtures
+of classes when interpolating between them). Unconditional models refuse
+labels rather than silently ignore them.
+
+Conditioning (`num_classes` > 0):
+- generators concatenate the one-hot class to z (Mirza & Osindero 2014);
+- discriminators see the class by `conditioning='concat'` (the MLP: the
+  one-hot beside the flattened image; the DCGAN: one-hot planes, constant over
+  the image, as extra input channels, so the first convolution already
+  relates every pixel to the class; this is the cGAN of the paper carried over
+  to convolutions) or `conditioning='projection'` (Miyato & Koyama 2018, eq.
+  3: score = psi(h) + <embed(y), h> on the last features h; the class enters
+  as an inner product instead of as an input, which they found stabler and
+  better on ImageNet and CIFAR-10).
+Discriminators can also carry heads on h: ACGAN's auxiliary classifier
+(Odena et al. 2017) and InfoGAN's Q network (Chen et al. 2016), which shares
+the discriminator's body. A discriminator with heads returns
+(scores, {'class_logits', 'q_categorical', 'q_continuous'}); one without
+returns the scores alone.
 
 DCGAN (Radford et al. 2016) at any output size: `stage_sizes` halves the
 height and width (rounding up) until both are at most 7, so 28 -> 14 -> 7,
@@ -50,11 +67,78 @@ def image_stage_sizes(height: int, width: int):
                   stage_sizes(width, num_stages)))
 
 
-def _no_labels(module: nn.Module, labels):
-  if labels is not None:
-    raise ValueError(
-        f'{type(module).__name__} is unconditional but was given labels; '
-        'use a conditional model for class-conditional training.')
+CONDITIONINGS = ('none', 'concat', 'projection')
+
+
+def class_vectors(labels, num_classes: int) -> jax.Array:
+  """Integer classes (B,) -> one-hot (B, K); class vectors (B, K) as given."""
+  labels = jnp.asarray(labels)
+  if jnp.issubdtype(labels.dtype, jnp.integer):
+    return jax.nn.one_hot(labels, num_classes)
+  if labels.shape[-1] != num_classes:
+    raise ValueError(f'class vectors of size {labels.shape[-1]} for a model '
+                     f'of {num_classes} classes')
+  return labels.astype(jnp.float32)
+
+
+def _class_input(module: nn.Module, labels, num_classes: int):
+  """The one-hot classes of a conditional module, or None; checks labels."""
+  if not num_classes:
+    if labels is not None:
+      raise ValueError(
+          f'{type(module).__name__} is unconditional but was given labels; '
+          'set config.model.conditioning (cGAN, projection) or '
+          'config.model.aux_classifier (ACGAN) for class-conditional '
+          'training.')
+    return None
+  if labels is None:
+    raise ValueError(f'{type(module).__name__} is class-conditional '
+                     f'({num_classes} classes): pass labels.')
+  return class_vectors(labels, num_classes)
+
+
+def _latent_input(module, z, labels, num_classes, dtype):
+  """z, with the one-hot class appended for conditional generators."""
+  y = _class_input(module, labels, num_classes)
+  z = z if y is None else jnp.concatenate([z, y.astype(z.dtype)], axis=-1)
+  return z.astype(dtype)
+
+
+def _discriminator_heads(module, h, y, score_init, use_bias=True,
+                         embed_init=None):
+  """Last features h (B, F) -> (scores (B,), heads) for `module`'s settings.
+
+  Called inside the module's compact __call__: the layers are the module's.
+  `embed_init` initialises the class embedding (K, F) as the score layer is:
+  each row is one class's linear map of h.
+  """
+  dtype = module.dtype
+  score = nn.Dense(1, use_bias=use_bias, kernel_init=score_init,
+                   dtype=dtype)(h)[:, 0]
+  if y is not None and module.conditioning == 'projection':
+    # Miyato & Koyama 2018, eq. 3: the class embedding V y dotted with h.
+    embedding = nn.Dense(h.shape[-1], use_bias=False, dtype=dtype,
+                         kernel_init=embed_init or score_init,
+                         name='class_embedding')(y.astype(dtype))
+    score = score + jnp.sum(embedding * h, axis=-1)
+  heads = {}
+  if module.aux_classes:
+    heads['class_logits'] = nn.Dense(module.aux_classes, dtype=dtype,
+                                      name='aux_classifier')(h)
+  if module.info_categorical or module.info_continuous:
+    # InfoGAN's Q: one hidden layer on the shared body (Chen et al. 2016,
+    # appendix C), a categorical distribution and Gaussian means.
+    q = nn.leaky_relu(nn.Dense(128, dtype=dtype, name='q_hidden')(h), 0.2)
+    if module.info_categorical:
+      heads['q_categorical'] = nn.Dense(module.info_categorical, dtype=dtype,
+                                        name='q_categorical')(q)
+    if module.info_continuous:
+      heads['q_continuous'] = nn.Dense(module.info_continuous, dtype=dtype,
+                                       name='q_continuous')(q)
+  score = score.astype(jnp.float32)
+  if not heads:
+    return score
+  return score, jax.tree.map(lambda a: a.astype(jnp.float32), heads)
 
 
 def _batch_norm(train: bool, axis_name: str | None, dtype: Any, name=None):
@@ -206,12 +290,12 @@ class MLPGenerator(nn.Module):
   hidden: Sequence[int] = (128, 256, 512, 1024)
   batch_norm: bool = True
   axis_name: str | None = None
+  num_classes: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = True):
-    _no_labels(self, labels)
-    x = z.astype(self.dtype)
+    x = _latent_input(self, z, labels, self.num_classes, self.dtype)
     for features in self.hidden:
       x = nn.Dense(features, dtype=self.dtype)(x)
       if self.batch_norm:
@@ -225,16 +309,25 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
   """image -> hidden (Dense, LeakyReLU 0.2)* -> one logit per example."""
   hidden: Sequence[int] = (512, 256, 128)
+  num_classes: int = 0
+  conditioning: str = 'none'
+  aux_classes: int = 0
+  info_categorical: int = 0
+  info_continuous: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = True):
     del train  # No BatchNorm: the output of each example is its own.
-    _no_labels(self, labels)
+    y = _class_input(self, labels, self.num_classes)
     x = x.reshape((x.shape[0], -1)).astype(self.dtype)
+    if y is not None and self.conditioning == 'concat':
+      x = jnp.concatenate([x, y.astype(self.dtype)], axis=-1)
     for features in self.hidden:
       x = nn.leaky_relu(nn.Dense(features, dtype=self.dtype)(x), 0.2)
-    return nn.Dense(1, dtype=self.dtype)(x)[:, 0].astype(jnp.float32)
+    return _discriminator_heads(
+        self, x, y, nn.initializers.lecun_normal(),
+        embed_init=nn.initializers.lecun_normal(in_axis=-1, out_axis=-2))
 
 
 class DCGANGenerator(nn.Module):
@@ -243,11 +336,12 @@ class DCGANGenerator(nn.Module):
   base_features: int = 64
   axis_name: str | None = None
   conv_impl: str = 'conv'
+  num_classes: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = True):
-    _no_labels(self, labels)
+    z = _latent_input(self, z, labels, self.num_classes, self.dtype)
     height, width, channels = self.image_shape
     sizes = image_stage_sizes(height, width)
     num_up = len(sizes) - 1
@@ -255,7 +349,7 @@ class DCGANGenerator(nn.Module):
     (h0, w0) = sizes[0]
     # Equivalent to pytorch/examples' 1x1 -> h0 x w0 ConvTranspose (no bias).
     x = nn.Dense(h0 * w0 * features, use_bias=False, kernel_init=dcgan_init,
-                 dtype=self.dtype)(z.astype(self.dtype))
+                 dtype=self.dtype)(z)
     x = x.reshape((z.shape[0], h0, w0, features))
     x = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(x))
     for i, (h, w) in enumerate(sizes[1:]):
@@ -284,14 +378,23 @@ class DCGANDiscriminator(nn.Module):
   use_bias: bool = False
   axis_name: str | None = None
   conv_impl: str = 'conv'
+  num_classes: int = 0
+  conditioning: str = 'none'
+  aux_classes: int = 0
+  info_categorical: int = 0
+  info_continuous: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = True):
-    _no_labels(self, labels)
+    y = _class_input(self, labels, self.num_classes)
     height, width, _ = self.image_shape
     num_down = len(image_stage_sizes(height, width)) - 1
     x = x.astype(self.dtype)
+    if y is not None and self.conditioning == 'concat':
+      planes = jnp.broadcast_to(y[:, None, None, :].astype(self.dtype),
+                                x.shape[:3] + y.shape[-1:])
+      x = jnp.concatenate([x, planes], axis=-1)
     features = self.base_features
     for i in range(num_down):
       x = DownConv(features, use_bias=self.use_bias, impl=self.conv_impl,
@@ -301,9 +404,42 @@ class DCGANDiscriminator(nn.Module):
       x = nn.leaky_relu(x, 0.2)
       features *= 2
     x = x.reshape((x.shape[0], -1))
-    x = nn.Dense(1, use_bias=self.use_bias, kernel_init=dcgan_init,
-                 dtype=self.dtype)(x)
-    return x[:, 0].astype(jnp.float32)
+    return _discriminator_heads(self, x, y, dcgan_init, self.use_bias)
+
+
+def num_classes(config: ml_collections.ConfigDict) -> int:
+  """Classes the generator is conditioned on (0: unconditional)."""
+  m = config.model
+  if m.conditioning == 'none' and not m.aux_classifier:
+    return 0
+  if m.num_classes < 1:
+    raise ValueError(
+        'config.model.num_classes must be set for a class-conditional model '
+        '(the trainer sets it from the dataset).')
+  return m.num_classes
+
+
+def latent_size(config: ml_collections.ConfigDict) -> int:
+  """Size of the generator's latent vector (before the class is appended):
+  the noise, then InfoGAN's one-hot categorical code and continuous codes."""
+  m = config.model
+  return m.latent_dim + m.info_categorical + m.info_continuous
+
+
+def latent_vector(config: ml_collections.ConfigDict, noise, categorical=None,
+                  continuous=None) -> jax.Array:
+  """The generator's latent: noise, one-hot categorical code, continuous codes.
+
+  `categorical` may be integer codes (B,) or code vectors (B, K) (as classes,
+  see `class_vectors`).
+  """
+  m = config.model
+  parts = [jnp.asarray(noise, jnp.float32)]
+  if m.info_categorical:
+    parts.append(class_vectors(categorical, m.info_categorical))
+  if m.info_continuous:
+    parts.append(jnp.asarray(continuous, jnp.float32))
+  return jnp.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
 
 
 def create_models(config: ml_collections.ConfigDict, image_shape,
@@ -312,22 +448,33 @@ def create_models(config: ml_collections.ConfigDict, image_shape,
   m = config.model
   dtype = jnp.dtype(config.dtype)
   conv_impl = resolve_conv_impl(m.conv_impl)
+  if m.conditioning not in CONDITIONINGS:
+    raise ValueError(f'unknown config.model.conditioning {m.conditioning!r}: '
+                     f'use one of {CONDITIONINGS}')
+  classes = num_classes(config)
+  heads = dict(num_classes=classes if m.conditioning != 'none' else 0,
+               conditioning=m.conditioning,
+               aux_classes=classes if m.aux_classifier else 0,
+               info_categorical=m.info_categorical,
+               info_continuous=m.info_continuous, dtype=dtype)
   if m.generator == 'mlp':
     generator = MLPGenerator(image_shape, tuple(m.g_hidden), m.g_batch_norm,
-                             axis_name=axis_name, dtype=dtype)
+                             axis_name=axis_name, num_classes=classes,
+                             dtype=dtype)
   elif m.generator == 'dcgan':
     generator = DCGANGenerator(image_shape, m.g_features, axis_name=axis_name,
-                               conv_impl=conv_impl, dtype=dtype)
+                               conv_impl=conv_impl, num_classes=classes,
+                               dtype=dtype)
   else:
     raise ValueError(f"unknown config.model.generator {m.generator!r}: "
                      "use 'mlp' or 'dcgan'")
   if m.discriminator == 'mlp':
-    discriminator = MLPDiscriminator(tuple(m.d_hidden), dtype=dtype)
+    discriminator = MLPDiscriminator(tuple(m.d_hidden), **heads)
   elif m.discriminator == 'dcgan':
     discriminator = DCGANDiscriminator(
         image_shape, m.d_features, norm=m.d_norm,
         use_bias=m.d_norm != 'batch', axis_name=axis_name,
-        conv_impl=conv_impl, dtype=dtype)
+        conv_impl=conv_impl, **heads)
   else:
     raise ValueError(f"unknown config.model.discriminator {m.discriminator!r}:"
                      " use 'mlp' or 'dcgan'")

@@ -73,6 +73,9 @@ def validate_config(config: ml_collections.ConfigDict):
                      f'{config.parallelism!r}')
   if config.train.n_critic < 1:
     raise ValueError('config.train.n_critic must be at least 1')
+  if min(config.model.info_categorical, config.model.info_continuous) < 0:
+    raise ValueError('config.model.info_categorical and info_continuous count '
+                     'codes: use 0 or more')
 
 
 def make_optimizer(spec: ml_collections.ConfigDict) -> optax.GradientTransformation:
@@ -108,6 +111,9 @@ class GAN:
       self.d_loss_fn = functools.partial(
           gan_loss.discriminator, label_smoothing=config.loss.label_smoothing)
     self.g_loss_fn = gan_loss.generator
+    self.num_classes = models.num_classes(config)
+    # cGAN and projection discriminators see the class; ACGAN's predicts it.
+    self.d_sees_labels = config.model.conditioning != 'none'
 
   # --- Helpers that hide the difference between jit and pmap -------------
 
@@ -133,32 +139,93 @@ class GAN:
   def noise(self, key):
     return self._draw(key, jax.random.normal, (self.config.model.latent_dim,))
 
+  def latent(self, key) -> dict[str, jax.Array]:
+    """The generator's inputs for one batch.
+
+    {'z': (B, latent_size)} (the noise, then InfoGAN's codes), plus 'labels'
+    (B,) for conditional models and the codes 'categorical' (B,) and
+    'continuous' (B, C) for InfoGAN. The noise is `noise(key)` whatever else
+    is drawn, so unconditional runs keep their random stream.
+    """
+    m = self.config.model
+    draw_int = lambda n: lambda k, s: jax.random.randint(k, s, 0, n)
+    out = {'z': self.noise(key)}
+    if self.num_classes:
+      out['labels'] = self._draw(jax.random.fold_in(key, 1),
+                                 draw_int(self.num_classes), ())
+    if m.info_categorical:
+      out['categorical'] = self._draw(jax.random.fold_in(key, 2),
+                                      draw_int(m.info_categorical), ())
+    if m.info_continuous:
+      out['continuous'] = self._draw(
+          jax.random.fold_in(key, 3),
+          lambda k, s: jax.random.uniform(k, s, minval=-1.0, maxval=1.0),
+          (m.info_continuous,))
+    out['z'] = models.latent_vector(self.config, out['z'],
+                                    out.get('categorical'),
+                                    out.get('continuous'))
+    return out
+
   # --- Networks ----------------------------------------------------------
 
-  def generate(self, g_params, g_state, z, train=True):
-    """G(z) -> (fake, new BatchNorm statistics)."""
+  def generate(self, g_params, g_state, z, labels=None, train=True):
+    """G(z[, labels]) -> (fake, new BatchNorm statistics)."""
     variables = {'params': g_params, **g_state}
     if train and g_state:
-      fake, updates = self.generator.apply(variables, z, train=True,
+      fake, updates = self.generator.apply(variables, z, labels, train=True,
                                            mutable=['batch_stats'])
       return fake, updates
-    return self.generator.apply(variables, z, train=train), g_state
+    return self.generator.apply(variables, z, labels, train=train), g_state
 
-  def discriminate(self, d_params, d_state, x):
-    """D(x) in training mode -> (scores (B,), new BatchNorm statistics)."""
+  def discriminate(self, d_params, d_state, x, labels=None):
+    """D(x[, labels]) in training mode -> (scores (B,), heads, new d_state).
+
+    `heads`: ACGAN's class logits and InfoGAN's Q outputs ({} when none).
+    Labels reach the discriminator only when it is conditioned on them.
+    """
     variables = {'params': d_params, **d_state}
+    labels = labels if self.d_sees_labels else None
     if d_state:
-      return self.discriminator.apply(variables, x, train=True,
-                                      mutable=['batch_stats'])
-    return self.discriminator.apply(variables, x, train=True), d_state
+      out, d_state = self.discriminator.apply(variables, x, labels, train=True,
+                                              mutable=['batch_stats'])
+    else:
+      out = self.discriminator.apply(variables, x, labels, train=True)
+    scores, heads = out if isinstance(out, tuple) else (out, {})
+    return scores, heads, d_state
+
+  def head_losses(self, heads, labels=None, latent=None):
+    """ACGAN's and InfoGAN's terms on one batch -> (weighted sum, metrics).
+
+    `labels`: the batch's classes (real labels, or those given to G);
+    `latent`: the generator inputs of a fake batch (InfoGAN's codes).
+    """
+    loss_config = self.config.loss
+    total, metrics = 0.0, {}
+    if 'class_logits' in heads and labels is not None:
+      metrics['class_loss'] = losses.auxiliary_classifier_loss(
+          heads['class_logits'], labels)
+      metrics['class_accuracy'] = jnp.mean(
+          jnp.argmax(heads['class_logits'], -1) == labels)
+      total += loss_config.aux_weight * metrics['class_loss']
+    if latent is not None and 'q_categorical' in heads:
+      metrics['info_categorical'] = losses.info_categorical_loss(
+          heads['q_categorical'], latent['categorical'])
+      total += loss_config.info_weight * metrics['info_categorical']
+    if latent is not None and 'q_continuous' in heads:
+      metrics['info_continuous'] = losses.info_continuous_loss(
+          heads['q_continuous'], latent['continuous'])
+      total += loss_config.info_continuous_weight * metrics['info_continuous']
+    return total, metrics
 
   def init(self, key) -> GANState:
     """Initial state (single device, unreplicated)."""
     g_key, d_key = jax.random.split(key)
-    z = jnp.zeros((2, self.config.model.latent_dim))
+    z = jnp.zeros((2, models.latent_size(self.config)))
     x = jnp.zeros((2,) + self.sample_shape)
-    g_vars = self.generator.init(g_key, z, train=False)
-    d_vars = self.discriminator.init(d_key, x, train=False)
+    labels = jnp.zeros((2,), jnp.int32) if self.num_classes else None
+    g_vars = self.generator.init(g_key, z, labels, train=False)
+    d_vars = self.discriminator.init(
+        d_key, x, labels if self.d_sees_labels else None, train=False)
     g_state, d_state = dict(g_vars), dict(d_vars)
     g_params, d_params = g_state.pop('params'), d_state.pop('params')
     return GANState(
@@ -171,16 +238,33 @@ class GAN:
 
   # --- The updates ---------------------------------------------------------
 
-  def critic_loss(self, d_params, d_state, real, fake, key):
-    """Critic loss with penalty -> (loss, (new d_state, metrics))."""
-    real_scores, d_state = self.discriminate(d_params, d_state, real)
-    fake_scores, d_state = self.discriminate(d_params, d_state, fake)
+  def critic_loss(self, d_params, d_state, real, real_labels, fake,
+                  fake_latent, key):
+    """Critic loss with penalty and heads -> (loss, (new d_state, metrics)).
+
+    `fake_latent`: the generator inputs that made `fake` (see `latent`).
+    """
+    fake_labels = fake_latent.get('labels')
+    real_scores, real_heads, d_state = self.discriminate(
+        d_params, d_state, real, real_labels)
+    fake_scores, fake_heads, d_state = self.discriminate(
+        d_params, d_state, fake, fake_labels)
     loss = self.d_loss_fn(real_scores, fake_scores)
     metrics = {'d_loss': loss, 'd_real': jnp.mean(real_scores),
                'd_fake': jnp.mean(fake_scores)}
+    if real_heads:
+      # ACGAN: D classifies real and fake (Odena et al. 2017, eq. 2);
+      # InfoGAN: Q recovers the codes of fakes (Chen et al. 2016, eq. 5).
+      real_terms, real_metrics = self.head_losses(real_heads, real_labels)
+      fake_terms, fake_metrics = self.head_losses(fake_heads, fake_labels,
+                                                  fake_latent)
+      loss = loss + real_terms + fake_terms
+      metrics.update({f'd_real_{k}': v for k, v in real_metrics.items()})
+      metrics.update({f'd_fake_{k}': v for k, v in fake_metrics.items()})
     penalty_name = self.config.loss.penalty
     if penalty_name != 'none':
-      critic_fn = lambda x: self.discriminate(d_params, d_state, x)[0]
+      critic_fn = lambda x: self.discriminate(d_params, d_state, x,
+                                              real_labels)[0]
       if penalty_name == 'gradient_penalty':
         epsilon = self._draw(key, jax.random.uniform, ())
         penalty = losses.gradient_penalty(critic_fn, real, fake, epsilon)
@@ -191,10 +275,11 @@ class GAN:
     metrics['d_total_loss'] = loss
     return loss, (d_state, metrics)
 
-  def critic_update(self, d_params, d_state, d_opt_state, real, fake, key):
+  def critic_update(self, d_params, d_state, d_opt_state, real, real_labels,
+                    fake, fake_latent, key):
     """One optimizer step of the critic on a real and a fake batch."""
     grads, (d_state, metrics) = jax.grad(self.critic_loss, has_aux=True)(
-        d_params, d_state, real, fake, key)
+        d_params, d_state, real, real_labels, fake, fake_latent, key)
     grads = self._mean(grads)
     d_state = self._mean(d_state)
     updates, d_opt_state = self.d_tx.update(grads, d_opt_state, d_params)
@@ -204,10 +289,12 @@ class GAN:
     metrics['d_grad_norm'] = optax.tree.norm(grads)
     return d_params, d_state, d_opt_state, metrics
 
-  def iteration(self, state: GANState, real_batches) -> tuple[GANState, dict]:
+  def iteration(self, state: GANState, real_batches,
+                real_labels=None) -> tuple[GANState, dict]:
     """One GAN iteration: n_critic critic updates, then one generator update.
 
-    `real_batches` holds one real batch per critic update, (n_critic, B, ...).
+    `real_batches` holds one real batch per critic update, (n_critic, B, ...),
+    and `real_labels` their classes (n_critic, B) (conditional models).
     As in pytorch/examples' DCGAN, the generator update reuses the fake batch
     of the last critic update: one generator forward pass serves both, and
     the generator's gradient flows through the freshly updated critic.
@@ -217,37 +304,51 @@ class GAN:
     key = jax.random.fold_in(jax.random.key(config.seed), state.step)
     keys = jax.random.split(key, 2 * n_critic)
     real_batches = input_pipeline.to_model_input(real_batches)
+    if real_labels is None:
+      real_labels = jnp.zeros(real_batches.shape[:2], jnp.int32)
+    if not self.num_classes:
+      real_labels = None  # Not used: the scan carries no dummy.
 
     def critic_iteration(carry, inputs):
       d_params, d_state, d_opt_state, g_state = carry
-      real, noise_key, penalty_key = inputs
-      fake, g_state = self.generate(state.g_params, g_state,
-                                    self.noise(noise_key))
+      real, labels, noise_key, penalty_key = inputs
+      latent = self.latent(noise_key)
+      fake, g_state = self.generate(state.g_params, g_state, latent['z'],
+                                    latent.get('labels'))
       d_params, d_state, d_opt_state, metrics = self.critic_update(
-          d_params, d_state, d_opt_state, real, fake, penalty_key)
+          d_params, d_state, d_opt_state, real, labels, fake, latent,
+          penalty_key)
       return (d_params, d_state, d_opt_state, g_state), metrics
 
     carry = (state.d_params, state.d_state, state.d_opt_state, state.g_state)
     if n_critic > 1:
       carry, _ = jax.lax.scan(
           critic_iteration, carry,
-          (real_batches[:-1], keys[:n_critic - 1], keys[n_critic:-1]))
+          (real_batches[:-1],
+           None if real_labels is None else real_labels[:-1],
+           keys[:n_critic - 1], keys[n_critic:-1]))
     d_params, d_state, d_opt_state, g_state = carry
 
     # The last critic update and the generator update share G(z).
-    z = self.noise(keys[n_critic - 1])
+    latent = self.latent(keys[n_critic - 1])
+    fake_labels = latent.get('labels')
     (fake, g_state), g_vjp = jax.vjp(
-        lambda p: self.generate(p, g_state, z), state.g_params)
+        lambda p: self.generate(p, g_state, latent['z'], fake_labels),
+        state.g_params)
     g_state = self._mean(g_state)
     d_params, d_state, d_opt_state, metrics = self.critic_update(
         d_params, d_state, d_opt_state, real_batches[-1],
-        jax.lax.stop_gradient(fake), keys[-1])
+        None if real_labels is None else real_labels[-1],
+        jax.lax.stop_gradient(fake), latent, keys[-1])
 
     def generator_loss(fake):
-      scores, new_d_state = self.discriminate(d_params, d_state, fake)
-      return self.g_loss_fn(scores), new_d_state
+      scores, heads, new_d_state = self.discriminate(d_params, d_state, fake,
+                                                     fake_labels)
+      loss = self.g_loss_fn(scores)
+      head_terms, head_metrics = self.head_losses(heads, fake_labels, latent)
+      return loss + head_terms, (loss, new_d_state, head_metrics)
 
-    (g_loss, d_state), fake_grads = jax.value_and_grad(
+    (_, (g_loss, d_state, g_head_metrics)), fake_grads = jax.value_and_grad(
         generator_loss, has_aux=True)(fake)
     g_grads = g_vjp((fake_grads, jax.tree.map(jnp.zeros_like, g_state)))[0]
     g_grads = self._mean(g_grads)
@@ -260,6 +361,7 @@ class GAN:
                                            1.0 - decay)
                   if decay > 0 else g_params)
     metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
+    metrics.update({f'g_{k}': v for k, v in g_head_metrics.items()})
     metrics = self._mean(metrics)
     metrics['finite'] = jnp.all(jnp.stack(
         [jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
@@ -274,7 +376,8 @@ class Trainer:
   """A GAN compiled for every device of every process, jit or pmap.
 
   `state` lives replicated on the devices; `step(batch)` runs one iteration
-  on this process's slice of the global batch ({'x': (n_critic, b, ...)}).
+  on this process's slice of the global batch ({'x': (n_critic, b, ...)} and,
+  for conditional models, 'label': (n_critic, b)).
   """
 
   def __init__(self, config, sample_shape, devices=None):
@@ -300,11 +403,11 @@ class Trainer:
     # Sampling never needs cross-device statistics.
     sampler = GAN(config, sample_shape) if pmap else self.gan
     self._sample = jax.jit(
-        lambda p, s, z: sampler.generate(p, s, z, train=False)[0])
+        lambda p, s, z, y: sampler.generate(p, s, z, y, train=False)[0])
 
-    def counted_iteration(state, batch):
+    def counted_iteration(state, batch, labels):
       self.trace_count += 1
-      return self.gan.iteration(state, batch)
+      return self.gan.iteration(state, batch, labels)
 
     if pmap:
       self._step = jax.pmap(counted_iteration, axis_name=AXIS,
@@ -361,19 +464,45 @@ class Trainer:
     return jax.make_array_from_process_local_data(self.batch_sharding, local_x)
 
   def step(self, state, local_batch):
-    return self._step(state, self.shard_batch(local_batch['x']))
+    x = local_batch['x']
+    labels = local_batch.get('label')
+    if labels is None or not self.gan.num_classes:
+      labels = np.zeros(x.shape[:2], np.int32)  # Unused; one traced shape.
+    return self._step(state, self.shard_batch(x), self.shard_batch(labels))
 
-  def samples(self, state, z, use_ema=False):
-    """Generator samples (eval-mode BatchNorm) for noise z, on the host."""
+  def samples(self, state, z, use_ema=False, labels=None):
+    """Generator samples (eval-mode BatchNorm) for latents z (and classes of
+    conditional models), on the host."""
     host = self.unreplicate(state)
     params = host.ema_params if use_ema else host.g_params
-    return np.asarray(self._sample(params, host.g_state, z))
+    return np.asarray(self._sample(params, host.g_state, z, labels))
 
 
 def fixed_noise(config, num, stream: int = 2**31 - 1) -> np.ndarray:
   """The noise behind every sample grid of a run (a function of the seed)."""
   key = jax.random.fold_in(jax.random.key(config.seed), stream)
   return np.asarray(jax.random.normal(key, (num, config.model.latent_dim)))
+
+
+def fixed_latent(config, num, stream: int = 2**31 - 1):
+  """(z, labels or None) of sample grids and evaluation.
+
+  Classes and InfoGAN categories cycle with the sample index (i % K), so a
+  grid of K columns shows one class or category per column; continuous codes
+  are uniform draws in [-1, 1].
+  """
+  noise = fixed_noise(config, num, stream)
+  m = config.model
+  index = np.arange(num)
+  continuous = None
+  if m.info_continuous:
+    key = jax.random.fold_in(jax.random.key(config.seed), stream - 2**20)
+    continuous = jax.random.uniform(key, (num, m.info_continuous),
+                                    minval=-1.0, maxval=1.0)
+  categorical = index % m.info_categorical if m.info_categorical else None
+  z = np.asarray(models.latent_vector(config, noise, categorical, continuous))
+  classes = models.num_classes(config)
+  return z, (index % classes).astype(np.int32) if classes else None
 
 
 class _BestCheckpoint:
@@ -399,6 +528,25 @@ class _BestCheckpoint:
     self.ckpt.close()
 
 
+def resolve_num_classes(config, dataset):
+  """Sets config.model.num_classes of a conditional model from the data."""
+  m = config.model
+  if m.conditioning == 'none' and not m.aux_classifier:
+    return
+  if dataset.num_classes < 2:
+    raise input_pipeline.DataError(
+        f'{dataset.name} has no class labels, but the model is '
+        'class-conditional (config.model.conditioning / aux_classifier). For '
+        'an image folder, set --config.data.labels_from_subfolders=True '
+        '(one sub-folder per class).')
+  if m.num_classes == 0:
+    m.num_classes = dataset.num_classes
+  elif m.num_classes != dataset.num_classes:
+    raise ValueError(f'config.model.num_classes={m.num_classes}, but '
+                     f'{dataset.name} has {dataset.num_classes} classes: '
+                     'leave it 0 to take the dataset\'s.')
+
+
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        devices=None):
   """Trains the GAN that `config` describes, writing into `workdir`.
@@ -411,6 +559,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   dataset = input_pipeline.create_dataset(config)
   logging.info('Data: %s, %d examples of shape %s', dataset.name,
                dataset.num_examples, dataset.sample_shape)
+  resolve_num_classes(config, dataset)
   trainer = Trainer(config, dataset.sample_shape, devices)
   ckpt = checkpoints.Checkpointer(checkpoints.checkpoint_dir(workdir),
                                   keep=config.keep_checkpoints)
@@ -462,7 +611,7 @@ def _train(config, workdir, dataset, trainer, ckpt) -> GANState:
     writer.close()
     return state
   examples_per_step = config.train.n_critic * config.train.batch_size
-  z_fixed = fixed_noise(config, config.num_samples)
+  z_fixed, y_fixed = fixed_latent(config, config.num_samples)
   batches = input_pipeline.batch_iterator(dataset, config, start_step)
   progress = writers.Progress(start_step, num_steps,
                               enabled=jax.process_index() == 0)
@@ -472,7 +621,14 @@ def _train(config, workdir, dataset, trainer, ckpt) -> GANState:
     evaluator = evaluate.TrainingEvaluator(
         config, dataset, workdir, write=jax.process_index() == 0)
     best = _BestCheckpoint(workdir, evaluator.primary)
-    z_eval = fixed_noise(config, config.eval.num_samples, stream=2**31 - 2)
+    z_eval, y_eval = fixed_latent(config, config.eval.num_samples,
+                                  stream=2**31 - 2)
+    eval_conditions = {}
+    if y_eval is not None:
+      eval_conditions['labels'] = y_eval
+    if config.model.info_categorical:
+      eval_conditions['categorical'] = (np.arange(len(z_eval)) %
+                                        config.model.info_categorical)
 
   def save(step):
     nonlocal saved_step
@@ -482,9 +638,10 @@ def _train(config, workdir, dataset, trainer, ckpt) -> GANState:
 
   def run_eval(step):
     samples = np.concatenate([
-        trainer.samples(state, z_eval[i:i + 500], config.eval.use_ema)
+        trainer.samples(state, z_eval[i:i + 500], config.eval.use_ema,
+                        None if y_eval is None else y_eval[i:i + 500])
         for i in range(0, len(z_eval), 500)])
-    scalars = evaluator(step, samples)
+    scalars = evaluator(step, samples, eval_conditions)
     writer.write_scalars(step, scalars)
     logging.info('Eval at step %d: %s', step, ', '.join(
         f'{k.removeprefix("eval/")}={v:.4g}' for k, v in scalars.items()))
@@ -525,7 +682,7 @@ def _train(config, workdir, dataset, trainer, ckpt) -> GANState:
             writer.write_scalars(step, host_metrics)
             progress.set_metrics(host_metrics)
         if step % config.sample_every == 0 or step == num_steps:
-          samples = trainer.samples(state, z_fixed)
+          samples = trainer.samples(state, z_fixed, labels=y_fixed)
           writer.write_samples(step, samples, dataset)
         if evaluator and (step % config.eval_every == 0 or step == num_steps):
           run_eval(step)

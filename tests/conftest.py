@@ -1,17 +1,37 @@
-"""Shared test setup: 8 fake CPU devices, float64 available, shared data."""
+"""Shared test setup: 8 fake CPU devices, float64 available, shared data,
+one compilation cache per test run."""
 
 import os
 import pathlib
+import shutil
+import tempfile
 
 # Before JAX initialises: 8 CPU devices for the multi-device tests.
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+# JAX's persistent compilation cache, shared by the xdist workers (they
+# inherit the environment of the process that made it) and by the
+# subprocesses tests start: many tests compile the same small models, and on
+# 2 cores compiling is most of the suite's time. Fresh for every run.
+_OWN_CACHE = 'JAXGAN_TEST_COMPILATION_CACHE' not in os.environ
+if _OWN_CACHE:
+  os.environ['JAXGAN_TEST_COMPILATION_CACHE'] = tempfile.mkdtemp(
+      prefix='jaxgan-test-compilation-cache-')
+os.environ['JAX_COMPILATION_CACHE_DIR'] = os.environ[
+    'JAXGAN_TEST_COMPILATION_CACHE']
 
 import jax  # pylint: disable=g-import-not-at-top,wrong-import-position
 import pytest  # pylint: disable=g-import-not-at-top,wrong-import-position
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 SHARED_DATA = ROOT.parent / 'shared' / 'data'
+
+
+def pytest_unconfigure(config):
+  del config
+  if _OWN_CACHE:
+    shutil.rmtree(os.environ['JAXGAN_TEST_COMPILATION_CACHE'],
+                  ignore_errors=True)
 
 
 @pytest.fixture(scope='session')

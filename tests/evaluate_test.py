@@ -6,7 +6,7 @@ import os
 import numpy as np
 import pytest
 
-from configs import dcgan, gan_mlp
+from configs import cgan, gan_mlp
 from jaxgan import classifier
 from jaxgan import checkpoints
 from jaxgan import evaluate
@@ -24,15 +24,26 @@ def _mnist_test_split():
 
 @pytest.fixture(scope='module')
 def cache(tmp_path_factory):
-  """A JAXGAN_CACHE holding an MNIST classifier trained on 8,000 digits."""
-  root = tmp_path_factory.mktemp('cache')
+  """A JAXGAN_CACHE holding an MNIST classifier trained on 8,000 digits.
+
+  Shared by the xdist workers of one run: the first to take the lock trains.
+  """
+  import fcntl  # pylint: disable=g-import-not-at-top
+  base = tmp_path_factory.getbasetemp()  # popen-gwN under xdist: one per run.
+  root = (base.parent if 'PYTEST_XDIST_WORKER' in os.environ
+          else base) / 'jaxgan_cache'
+  root.mkdir(exist_ok=True)
   previous = os.environ.get('JAXGAN_CACHE')
   os.environ['JAXGAN_CACHE'] = str(root)
-  images, labels = _mnist_test_split()
-  params, accuracy = classifier.train(images[:8000], labels[:8000],
-                                      images[8000:], labels[8000:], epochs=2)
-  classifier.save(classifier.artifact_path('mnist'), params, {
-      'dataset': 'mnist', 'num_classes': 10, 'test_accuracy': accuracy})
+  with open(root / '.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    if not os.path.exists(classifier.artifact_path('mnist')):
+      images, labels = _mnist_test_split()
+      params, accuracy = classifier.train(images[:8000], labels[:8000],
+                                          images[8000:], labels[8000:],
+                                          epochs=2)
+      classifier.save(classifier.artifact_path('mnist'), params, {
+          'dataset': 'mnist', 'num_classes': 10, 'test_accuracy': accuracy})
   yield root
   if previous is None:
     del os.environ['JAXGAN_CACHE']
@@ -89,7 +100,8 @@ def test_classifier_fid_separates_real_from_noise(cache):
 
 
 def _tiny_dcgan(tfds_dir, ref):
-  config = dcgan.get_config('mnist')
+  # Class-conditional, so that the control metrics are exercised too.
+  config = cgan.get_config('mnist')
   config.data.data_dir = str(tfds_dir)
   config.train.batch_size = 16
   config.model.g_features = 8
@@ -124,6 +136,8 @@ def test_stats_run_and_training_eval(cache, tfds_dir, tmp_path):
              (workdir / 'eval' / 'history.jsonl').read_text().splitlines()]
   assert [r['step'] for r in history] == [2, 4]
   assert all(r['eval/classifier_fid'] > 0 for r in history)
+  assert all(0 <= r['eval/classifier_conditional_accuracy'] <= 1
+             for r in history)
   assert (workdir / 'eval' / 'curves.png').stat().st_size > 1000
   logged = [json.loads(l) for l in
             (workdir / 'metrics.jsonl').read_text().splitlines()]
@@ -143,6 +157,9 @@ def test_stats_run_and_training_eval(cache, tfds_dir, tmp_path):
   assert metrics['protocol'] == protocol['networks']['classifier']
   assert metrics['fid'] > 0 and 0 <= metrics['precision'] <= 1
   assert len(metrics['class_shares']) == 10
+  assert len(metrics['conditional_accuracy_per_class']) == 10
+  assert metrics['conditional_accuracy'] == pytest.approx(
+      np.mean(metrics['conditional_accuracy_per_class']), abs=0.02)
 
 
 def test_training_eval_of_a_mixture_keeps_the_best(tmp_path):
@@ -177,3 +194,37 @@ def test_reference_of_another_network_is_refused(cache, tmp_path):
       network, images[:100])}, protocol)
   with pytest.raises(ValueError, match='Recompute the statistics'):
     evaluate.reference_networks(protocol, str(tmp_path / 'ref.npz'))
+
+
+class _FlatNetwork:
+  """Features = the pixels; fails on call number `fail_at` (an interruption)."""
+
+  def __init__(self, fail_at=None):
+    self.calls, self.fail_at = [], fail_at
+
+  def protocol(self):
+    return {'weights_sha256': 'w'}
+
+  def __call__(self, images):
+    self.calls.append(len(images))
+    if len(self.calls) == self.fail_at:
+      raise KeyboardInterrupt
+    return images.reshape(len(images), -1).astype(np.float64), None
+
+
+def test_feature_extraction_resumes_after_an_interruption(tmp_path):
+  images = np.random.default_rng(0).integers(0, 256, (35, 2, 2, 1), np.uint8)
+  partial = tmp_path / 'ref.npz.partial.npz'
+  with pytest.raises(KeyboardInterrupt):
+    evaluate.extract_features(_FlatNetwork(fail_at=3), images, partial, chunk=10)
+  network = _FlatNetwork()
+  features, probs = evaluate.extract_features(network, images, partial,
+                                              chunk=10)
+  assert network.calls == [10, 5]  # The first 20 were kept.
+  assert probs is None
+  np.testing.assert_array_equal(features, images.reshape(35, 4))
+  other = _FlatNetwork()  # Other images: the partial file is not reused.
+  features, _ = evaluate.extract_features(other, images[::-1].copy(), partial,
+                                          chunk=10)
+  assert other.calls == [10, 10, 10, 5]
+  np.testing.assert_array_equal(features, images[::-1].reshape(35, 4))

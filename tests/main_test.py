@@ -26,10 +26,11 @@ def run_main(*args, timeout=300):
 @pytest.mark.parametrize('config', ['configs/gan_mlp.py', 'configs/dcgan.py',
                                     'configs/dcgan.py:fashion_mnist',
                                     'configs/wgan.py', 'configs/wgan_gp.py',
-                                    'configs/gan_mlp.py:ring8'])
+                                    'configs/gan_mlp.py:ring8',
+                                    'configs/cgan.py:mnist,projection'])
 def test_every_config_trains_end_to_end(config, tmp_path, tfds_dir,
                                         shared_data):
-  name = config.partition(':')[2] or 'mnist'
+  name = config.partition(':')[2].split(',')[0] or 'mnist'
   extra = []
   if name != 'ring8':
     folder = {'mnist': 'mnist', 'fashion_mnist': 'fashion-mnist'}[name]
