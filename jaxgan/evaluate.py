@@ -75,6 +75,9 @@ CLASSIFIER_EPOCHS = {'mnist': 5, 'fashion_mnist': 10}
 # KID's subset size: the KID paper's and clean-fid's 1000, fewer when a set is
 # smaller (then one subset of everything).
 KID_SUBSET_SIZE = 1000
+# Settings that compare_features reports beside its metrics; not logged as
+# training curves.
+PROTOCOL_CONSTANTS = ('kid_subset_size', 'pr_k', 'dc_k')
 
 
 def resolve_networks(names, dataset: str) -> list[str]:
@@ -421,7 +424,8 @@ class TrainingEvaluator:
           result.update(control_metrics(fake_stats['probs'].argmax(-1),
                                         conditions))
         scalars.update({f'eval/{net}_{k}': float(v) for k, v in result.items()
-                        if isinstance(v, (int, float))})
+                        if isinstance(v, (int, float))
+                        and k not in PROTOCOL_CONSTANTS})
     if self.write:
       self._record(step, scalars)
     return scalars

@@ -61,6 +61,12 @@ def scatter_plot(path, points: np.ndarray, modes: np.ndarray, std: float,
   ax.set_aspect('equal')
   ax.set_title(title)
   ax.legend(loc='upper right', fontsize=7)
+  _save_figure(fig, path)
+
+
+def _save_figure(fig, path):
+  """Writes a matplotlib figure as PNG to a local or remote (gs://) path."""
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   fig.tight_layout()
   path = epath.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
@@ -92,13 +98,7 @@ def plot_curves(path, history: list[dict]):
     ax.tick_params(labelsize=7)
   for ax in list(axes.flat)[len(names):]:
     ax.axis('off')
-  fig.tight_layout()
-  path = epath.Path(path)
-  path.parent.mkdir(parents=True, exist_ok=True)
-  buffer = io.BytesIO()
-  fig.savefig(buffer, format='png')
-  plt.close(fig)
-  path.write_bytes(buffer.getvalue())
+  _save_figure(fig, path)
 
 
 class MetricWriter:
