@@ -1,96 +1,371 @@
 r"""Times the full training iteration, as the trainer runs it, after compiling.
 
   python -m benchmarks.train_speed
-  python -m benchmarks.train_speed --models=dcgan28,wgan_gp28 \
-      --conv_impl=conv,matmul --repeats=10
+  python -m benchmarks.train_speed --models=dcgan64 --torch_python=VENV/bin/python
+  python -m benchmarks.train_speed --models=mlp_mnist --steps_per_dispatch=1,10
 
 One iteration is what `Trainer.step` runs: n_critic critic updates and one
-generator update (and EMA), on one device, with a fixed uint8 batch already
-in host memory (the input pipeline is not timed here). Prints a table and,
-with --json, one JSON object per row.
+generator update, on one device. Per workload and setting the table gives:
+
+  img/s        batch / median seconds per iteration, on a fixed uint8 batch
+               already in host memory (transfer to the device included);
+  s/iter       the median of --repeats timed iterations, and p10-p90;
+  compile      seconds of the first call (trace + compile + one iteration);
+  GFLOP/iter   the model FLOPs of one iteration (see `model_flops`);
+  GFLOP/s      achieved: GFLOP/iter / median, and that as a share of the
+               machine's peak, a large float32 matmul timed in the same run;
+  XLA GFLOP    XLA's own count for the compiled iteration (cost analysis);
+  mem MiB      XLA's buffer assignment for the iteration: arguments, outputs
+               not aliased to donated inputs, and temporaries;
+  e2e img/s    iterations fed by the real input pipeline (`batch_iterator`
+               on the workload's dataset) instead of a fixed batch;
+  data img/s   the input pipeline alone, drained as fast as it goes.
+
+With --torch_python (a Python that has torch, e.g. the benchmark venv of
+benchmarks/README.md), each workload's jaxgan timing alternates with a run of
+the PyTorch reference (--torch_bench, default ../shared/bench/torch_gan_bench.py
+beside the checkout) of the same workload, --rounds times, and the table adds
+PyTorch's s/iter and the speedup (PyTorch s/iter / jaxgan s/iter). --json
+appends every row as one JSON line.
 """
 
 import json
+import os
+import resource
+import subprocess
+import sys
 import time
 
 from absl import app
 from absl import flags
 import jax
+import jax.extend
+import jax.numpy as jnp
 import numpy as np
 
 from configs import dcgan, gan_mlp, wgan_gp
+from jaxgan import input_pipeline
+from jaxgan import models
 from jaxgan import train
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list('models', 'mlp_mnist,dcgan28,dcgan32_mnist,dcgan64,'
-                  'wgan_gp28,wgan_gp32', 'Workloads to time.')
-flags.DEFINE_list('conv_impl', 'auto', "Convolution formulations to compare "
-                  "('auto', 'conv', 'matmul').")
+flags.DEFINE_list('models', 'mlp_mnist,dcgan32_mnist,dcgan64,wgan_gp32',
+                  'Workloads to time, of: mlp_mnist, dcgan28, dcgan32_mnist, '
+                  'dcgan64, wgan_gp28, wgan_gp32.')
+flags.DEFINE_list('conv_impl', ['auto'], "Convolution formulations ('auto', "
+                  "'conv', 'matmul').")
+flags.DEFINE_list('steps_per_dispatch', ['1'],
+                  'Iterations per compiled call (lax.scan over steps).')
+flags.DEFINE_string('dtype', 'float32', "Compute dtype: 'float32' or "
+                    "'bfloat16' (parameters stay float32).")
 flags.DEFINE_integer('repeats', 0, 'Timed iterations (0: a per-model default).')
+flags.DEFINE_integer('rounds', 1, 'Alternations of jaxgan and PyTorch runs.')
+flags.DEFINE_string('torch_python', os.environ.get('JAXGAN_TORCH_PYTHON'),
+                    'A Python with torch to run the PyTorch reference; unset: '
+                    'jaxgan only.')
+flags.DEFINE_string('torch_bench', os.path.join(
+    os.path.dirname(__file__), '..', '..', 'shared', 'bench',
+    'torch_gan_bench.py'), 'The PyTorch reference script.')
+flags.DEFINE_bool('pipeline', True, 'Also time the input pipeline (data-only '
+                  'and end to end).')
 flags.DEFINE_string('json', None, 'Also append one JSON line per row here.')
 
-# name -> (config module, sample shape, batch size, default repeats)
+# name -> (config module, sample shape, batch size, latent size, repeats,
+#          the PyTorch reference's name).
 WORKLOADS = {
-    'mlp_mnist': (gan_mlp, (28, 28, 1), 128, 50),
-    'dcgan28': (dcgan, (28, 28, 1), 64, 20),
-    'dcgan32_mnist': (dcgan, (32, 32, 1), 64, 20),
-    'dcgan64': (dcgan, (64, 64, 3), 64, 5),
-    'wgan_gp28': (wgan_gp, (28, 28, 1), 64, 5),
-    'wgan_gp32': (wgan_gp, (32, 32, 3), 64, 5),
+    'mlp_mnist': (gan_mlp, (28, 28, 1), 128, 64, 200, 'mlp_mnist'),
+    'dcgan28': (dcgan, (28, 28, 1), 64, 100, 20, None),
+    'dcgan32_mnist': (dcgan, (32, 32, 1), 64, 100, 20, 'dcgan32_mnist'),
+    'dcgan64': (dcgan, (64, 64, 3), 64, 100, 5, 'dcgan64'),
+    'wgan_gp28': (wgan_gp, (28, 28, 1), 64, 100, 5, None),
+    'wgan_gp32': (wgan_gp, (32, 32, 3), 64, 100, 5, 'wgan_gp32'),
 }
 
 
-def time_workload(name: str, conv_impl: str, repeats: int) -> dict:
-  module, shape, batch_size, default_repeats = WORKLOADS[name]
+def workload_config(name: str, conv_impl='auto', dtype='float32'):
+  module, shape, batch_size, latent, _, _ = WORKLOADS[name]
   config = module.get_config()
   config.model.conv_impl = conv_impl
+  config.model.latent_dim = latent
   config.train.batch_size = batch_size
-  trainer = train.Trainer(config, shape, devices=jax.devices()[:1])
-  state = trainer.init_state()
-  rng = np.random.default_rng(0)
-  batch = {'x': rng.integers(0, 256, (config.train.n_critic, batch_size,
-                                      *shape), np.uint8)}
-  start = time.perf_counter()
-  state, metrics = trainer.step(state, batch)
-  jax.block_until_ready(metrics)
-  compile_s = time.perf_counter() - start
+  config.dtype = dtype
+  return config, shape
+
+
+def forward_flops(fn, *args) -> int:
+  """2 x the multiply-adds of every dot in fn's forward pass (its jaxpr).
+
+  Counted on the 'matmul' formulation, where every convolution is one dot per
+  output phase, so transposed convolutions count what PyTorch's hooks count
+  (input pixels x kernel x output channels), not the zeros of a dilated
+  input. Normalisations and activations are not counted (nor by PyTorch).
+  """
+  total = 0
+
+  def walk(jaxpr):
+    nonlocal total
+    for eqn in jaxpr.eqns:
+      if eqn.primitive.name == 'dot_general':
+        (lhs_c, _), (lhs_b, rhs_b) = eqn.params['dimension_numbers']
+        lhs, rhs = (v.aval.shape for v in eqn.invars)
+        rhs_c = eqn.params['dimension_numbers'][0][1]
+        rhs_free = [d for i, d in enumerate(rhs) if i not in rhs_c and
+                    i not in rhs_b]
+        total += 2 * int(np.prod(lhs)) * int(np.prod(rhs_free))
+      for sub in jax.extend.core.jaxprs_in_params(eqn.params):
+        walk(sub)
+
+  walk(jax.make_jaxpr(fn)(*args).jaxpr)
+  return total
+
+
+def model_flops(name: str) -> dict:
+  """Forward FLOPs of G and D, and the model FLOPs of one iteration.
+
+  The iteration count uses the PyTorch reference's formula: a backward pass
+  costs two forward passes (input and weight gradients), so a DCGAN/MLP GAN
+  iteration is 3 F_G + 9 F_D (G forward and backward once, the fake batch
+  shared by the critic and generator updates; D forward and backward on
+  real, fake, and fake again for G's loss); WGAN-GP's is n_critic (F_G +
+  10 F_D) + 3 F_G + 2 F_D, the gradient penalty's double backward through a
+  critic without normalisation costing 4 F_D.
+  """
+  config, shape = workload_config(name, conv_impl='matmul')
+  gan = train.GAN(config, shape)
+  state = jax.eval_shape(gan.init, jax.random.key(0))
+  z = jnp.zeros((config.train.batch_size, models.latent_size(config)))
+  x = jnp.zeros((config.train.batch_size,) + shape)
+  f_g = forward_flops(
+      lambda p, s, z: gan.generate(p, s, z)[0], state.g_params, state.g_state,
+      z)
+  f_d = forward_flops(
+      lambda p, s, x: gan.discriminate(p, s, x)[0], state.d_params,
+      state.d_state, x)
+  n = config.train.n_critic
+  if config.loss.penalty == 'gradient_penalty':
+    per_iter = n * (f_g + 10 * f_d) + 3 * f_g + 2 * f_d
+  else:
+    per_iter = 3 * f_g + 9 * f_d
+  return {'fwd_gflop_G': f_g / 1e9, 'fwd_gflop_D': f_d / 1e9,
+          'gflop_per_iter': per_iter / 1e9}
+
+
+def peak_gflops(n: int = 4096, repeats: int = 5) -> float:
+  """float32 GFLOP/s of an n x n matmul on the default device."""
+  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+  dot = jax.jit(jnp.dot)
+  dot(a, a).block_until_ready()
   times = []
-  for _ in range(repeats or default_repeats):
+  for _ in range(repeats):
     start = time.perf_counter()
-    state, metrics = trainer.step(state, batch)
-    jax.block_until_ready(metrics)
+    dot(a, a).block_until_ready()
     times.append(time.perf_counter() - start)
-  times = np.array(times)
-  median = float(np.median(times))
-  return {
-      'model': name, 'conv_impl': conv_impl, 'batch': batch_size,
-      'n_critic': config.train.n_critic, 'repeats': len(times),
-      'sec_per_iter_median': median,
-      'sec_per_iter_p10': float(np.percentile(times, 10)),
-      'sec_per_iter_p90': float(np.percentile(times, 90)),
-      'imgs_per_sec': batch_size / median,
-      'compile_and_first_iter_s': compile_s,
-      'backend': jax.default_backend(), 'jax': jax.__version__,
-      'traces': trainer.trace_count,
-  }
+  return 2 * n**3 / float(np.median(times)) / 1e9
+
+
+def _dataset(shape):
+  """The workload's training data: MNIST (embedded split) for grey
+  workloads; RGB ones get random images held in memory, which go through
+  the same in-memory fetch as tfds datasets and image folders."""
+  if shape[-1] == 1:
+    return input_pipeline.embedded_mnist(shape[:2])
+  rng = np.random.default_rng(0)
+  images = rng.integers(0, 256, (10_000,) + shape, np.uint8)
+  return input_pipeline._in_memory('random', images, np.zeros(10_000), 0,  # pylint: disable=protected-access
+                                   None)
+
+
+class JaxganRun:
+  """One workload compiled once, timed as often as asked."""
+
+  def __init__(self, name, conv_impl, steps_per_dispatch, dtype):
+    self.name, self.k = name, steps_per_dispatch
+    self.config, self.shape = workload_config(name, conv_impl, dtype)
+    self.trainer = train.Trainer(self.config, self.shape,
+                                 devices=jax.devices()[:1])
+    self.state = self.trainer.init_state()
+    rng = np.random.default_rng(0)
+    n_critic, batch = self.config.train.n_critic, self.config.train.batch_size
+    self.batches = [
+        {'x': rng.integers(0, 256, (n_critic, batch) + self.shape, np.uint8)}
+        for _ in range(self.k)]
+    start = time.perf_counter()
+    self._run(self.batches)
+    self.compile_s = time.perf_counter() - start
+    self.memory_mib = self._memory_mib()
+
+  def _run(self, batches):
+    if self.k == 1:
+      self.state, metrics = self.trainer.step(self.state, batches[0])
+    else:
+      self.state, metrics = self.trainer.steps(self.state, batches)
+    jax.block_until_ready(metrics)
+    return metrics
+
+  def _memory_mib(self):
+    trainer = self.trainer
+    if self.k == 1:
+      fn, inputs = trainer._step, trainer._inputs(self.batches[0], 1)  # pylint: disable=protected-access
+    else:
+      stacked = {'x': np.stack([b['x'] for b in self.batches])}
+      fn, inputs = trainer._steps, trainer._inputs(stacked, 2)  # pylint: disable=protected-access
+    compiled = fn.lower(self.state, *inputs).compile()
+    # XLA counts a scan's body once: its count is taken of one iteration.
+    one = trainer._step.lower(  # pylint: disable=protected-access
+        self.state, *trainer._inputs(self.batches[0], 1)).compile()  # pylint: disable=protected-access
+    self.xla_gflop = one.cost_analysis().get('flops', float('nan')) / 1e9
+    m = compiled.memory_analysis()
+    total = (m.argument_size_in_bytes + m.output_size_in_bytes -
+             m.alias_size_in_bytes + m.temp_size_in_bytes)
+    return total / 2**20
+
+  def time(self, repeats) -> np.ndarray:
+    """Seconds per iteration of `repeats` dispatches."""
+    times = []
+    for _ in range(repeats):
+      start = time.perf_counter()
+      self._run(self.batches)
+      times.append((time.perf_counter() - start) / self.k)
+    return np.array(times)
+
+  def time_pipeline(self, iterations) -> tuple[float, float]:
+    """(data-only img/s, end-to-end img/s) with the real input pipeline."""
+    dataset = _dataset(self.shape)
+    batch = self.config.train.batch_size
+    it = input_pipeline.batch_iterator(dataset, self.config)
+    next(it)
+    start = time.perf_counter()
+    for _ in range(iterations * self.k):
+      next(it)
+    data_only = batch * iterations * self.k / (time.perf_counter() - start)
+    it = input_pipeline.batch_iterator(dataset, self.config)
+    self._run([next(it) for _ in range(self.k)])
+    start = time.perf_counter()
+    for _ in range(iterations):
+      self._run([next(it) for _ in range(self.k)])
+    e2e = batch * iterations * self.k / (time.perf_counter() - start)
+    return data_only, e2e
+
+
+def run_torch(name, repeats) -> dict:
+  """One run of the PyTorch reference; its JSON result."""
+  cmd = [FLAGS.torch_python, FLAGS.torch_bench, '--model', name,
+         '--no_flop_counter']
+  if repeats:
+    cmd += ['--steps', str(repeats)]
+  out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+  if out.returncode:
+    raise RuntimeError(f'{" ".join(cmd)} failed:\n{out.stderr[-2000:]}')
+  return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _busy_cpu_seconds():
+  with open('/proc/stat') as f:
+    fields = [int(v) for v in f.readline().split()[1:]]
+  return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6]) / (
+      os.sysconf('SC_CLK_TCK'))
+
+
+def _own_cpu_seconds():
+  r = resource.getrusage(resource.RUSAGE_SELF)
+  return r.ru_utime + r.ru_stime
+
+
+def _print_row(r):
+  fmt = lambda v, spec: format(v, spec) if v is not None else '-'  # pylint: disable=unnecessary-lambda-assignment
+  print(f'{r["model"]:<14} {r["conv_impl"]:<6} {r["steps_per_dispatch"]:>3} '
+        f'{r["imgs_per_sec"]:>8.1f} {r["sec_per_iter_median"]:>8.4f} '
+        f'{r["sec_per_iter_p10"]:>7.4f}-{r["sec_per_iter_p90"]:<7.4f} '
+        f'{r["compile_and_first_call_s"]:>7.1f} {r["gflop_per_iter"]:>8.2f} '
+        f'{r["achieved_gflops"]:>8.1f} {100 * r["share_of_peak"]:>5.1f}% '
+        f'{r["xla_gflop_per_iter"]:>7.2f} {r["xla_memory_mib"]:>8.1f} '
+        f'{fmt(r["e2e_imgs_per_sec"], ">9.1f")} '
+        f'{fmt(r["data_only_imgs_per_sec"], ">10.0f")} '
+        f'{fmt(r["torch_sec_per_iter"], ">10.4f")} '
+        f'{fmt(r["speedup_vs_torch"], ">6.2f")}x', flush=True)
+  if r['other_cpu_frac'] > 0.1:
+    print(f'  warning: other processes used {100 * r["other_cpu_frac"]:.0f}%'
+          ' of the CPUs while this row was timed; it is no baseline.',
+          flush=True)
+  if FLAGS.json:
+    with open(FLAGS.json, 'a') as f:
+      f.write(json.dumps(r) + '\n')
 
 
 def main(argv):
   del argv
-  print(f'{"model":<14} {"conv_impl":<9} {"s/iter":>8} {"p10-p90":>15} '
-        f'{"img/s":>8} {"compile s":>9}')
+  unknown = sorted(set(FLAGS.models) - set(WORKLOADS))
+  if unknown:
+    raise app.UsageError(f'unknown --models {unknown}: choose from '
+                         f'{sorted(WORKLOADS)}')
+  if FLAGS.torch_python and not os.path.exists(FLAGS.torch_bench):
+    raise app.UsageError(f'--torch_bench {FLAGS.torch_bench} does not exist')
+  peak = peak_gflops()
+  device = jax.devices()[0]
+  print(f'device: {device.device_kind} ({jax.default_backend()}, '
+        f'{os.cpu_count()} CPUs), jax {jax.__version__}; float32 matmul peak '
+        f'{peak:.1f} GFLOP/s', flush=True)
+  header = (f'{"model":<14} {"impl":<6} {"k":>3} {"img/s":>8} {"s/iter":>8} '
+            f'{"p10-p90":>15} {"compile":>7} {"GFLOP/it":>8} {"GFLOP/s":>8} '
+            f'{"%peak":>6} {"XLA GF":>7} {"mem MiB":>8} {"e2e img/s":>9} '
+            f'{"data img/s":>10} {"torch s/it":>10} {"speedup":>7}')
+  print(header, flush=True)
   for name in FLAGS.models:
-    if name not in WORKLOADS:
-      raise app.UsageError(f'unknown model {name!r}: one of {list(WORKLOADS)}')
-    for impl in FLAGS.conv_impl:
-      row = time_workload(name, impl, FLAGS.repeats)
-      print(f'{name:<14} {impl:<9} {row["sec_per_iter_median"]:8.3f} '
-            f'{row["sec_per_iter_p10"]:7.3f}-{row["sec_per_iter_p90"]:<7.3f} '
-            f'{row["imgs_per_sec"]:8.1f} {row["compile_and_first_iter_s"]:9.1f}',
-            flush=True)
-      if FLAGS.json:
-        with open(FLAGS.json, 'a') as f:
-          f.write(json.dumps(row) + '\n')
+    flops = model_flops(name)
+    repeats = FLAGS.repeats or WORKLOADS[name][4]
+    runs = [JaxganRun(name, impl, int(k), FLAGS.dtype)
+            for impl in FLAGS.conv_impl for k in FLAGS.steps_per_dispatch]
+    jax_times = [[] for _ in runs]
+    torch_results = []
+    busy = own = wall = 0.0
+    for _ in range(FLAGS.rounds):
+      for i, run in enumerate(runs):
+        b0, o0, w0 = _busy_cpu_seconds(), _own_cpu_seconds(), time.time()
+        jax_times[i].append(run.time(max(1, repeats // run.k)))
+        busy += _busy_cpu_seconds() - b0
+        own += _own_cpu_seconds() - o0
+        wall += time.time() - w0
+      if FLAGS.torch_python and WORKLOADS[name][5]:
+        torch_results.append(run_torch(WORKLOADS[name][5], FLAGS.repeats))
+    # CPU used by other processes while jaxgan was timed: a busy machine
+    # makes no baseline.
+    other = max(0.0, busy - own) / (wall * (os.cpu_count() or 1))
+    torch_s = (float(np.median([r['sec_per_step_median']
+                                for r in torch_results]))
+               if torch_results else None)
+    for run, times in zip(runs, jax_times):
+      times = np.concatenate(times)
+      median = float(np.median(times))
+      data_only = e2e = None
+      if FLAGS.pipeline:
+        data_only, e2e = run.time_pipeline(max(1, repeats // run.k))
+      row = {
+          'model': name, 'conv_impl': models.resolve_conv_impl(
+              run.config.model.conv_impl), 'steps_per_dispatch': run.k,
+          'dtype': FLAGS.dtype, 'batch': run.config.train.batch_size,
+          'n_critic': run.config.train.n_critic, 'iterations': len(times) * run.k,
+          'sec_per_iter_median': median,
+          'sec_per_iter_p10': float(np.percentile(times, 10)),
+          'sec_per_iter_p90': float(np.percentile(times, 90)),
+          'imgs_per_sec': run.config.train.batch_size / median,
+          'compile_and_first_call_s': run.compile_s,
+          **flops,
+          'achieved_gflops': flops['gflop_per_iter'] / median,
+          'peak_gflops': peak,
+          'share_of_peak': flops['gflop_per_iter'] / median / peak,
+          'xla_gflop_per_iter': run.xla_gflop,
+          'xla_memory_mib': run.memory_mib,
+          'e2e_imgs_per_sec': e2e, 'data_only_imgs_per_sec': data_only,
+          'other_cpu_frac': other,
+          'torch_sec_per_iter': torch_s,
+          'torch_runs': torch_results,
+          'speedup_vs_torch': torch_s / median if torch_s else None,
+          'traces': run.trainer.trace_count,
+          'backend': jax.default_backend(), 'device': device.device_kind,
+          'jax': jax.__version__,
+      }
+      _print_row(row)
+  sys.stdout.flush()
 
 
 if __name__ == '__main__':

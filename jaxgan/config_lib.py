@@ -48,6 +48,11 @@ def default_config() -> ml_collections.ConfigDict:
   config.model.g_hidden = (128, 256, 512, 1024)
   config.model.d_hidden = (512, 256, 128)
   config.model.g_batch_norm = True
+  # DCGAN models: a fully connected layer of this width between z and the
+  # generator's projection, and between the discriminator's last conv and its
+  # heads (InfoGAN's MNIST networks, Chen et al. 2016 appendix C.1); 0: none.
+  config.model.g_fc_hidden = 0
+  config.model.d_fc_hidden = 0
   # Class conditioning. The generator gets the one-hot class beside z when
   # `conditioning` is not 'none' or `aux_classifier` is set; `conditioning`
   # says how the discriminator sees it: 'concat' (cGAN, Mirza & Osindero
@@ -91,6 +96,9 @@ def default_config() -> ml_collections.ConfigDict:
   config.train.d_optimizer = optimizer('adam', learning_rate=2e-4, b1=0.5,
                                        b2=0.999)
   config.train.ema_decay = 0.0  # > 0 keeps an EMA of the generator.
+  # Iterations per compiled call (a lax.scan over steps): > 1 saves the
+  # per-call dispatch cost of small models; the results are the same.
+  config.train.steps_per_dispatch = 1
 
   config.log_every = 100
   config.sample_every = 1000

@@ -31,6 +31,7 @@ convolutions and ends in a dense layer over the last feature map (the same
 linear map as pytorch/examples' final 4x4 'valid' convolution).
 """
 
+import functools
 import math
 from typing import Any, Sequence
 
@@ -105,12 +106,13 @@ def _latent_input(module, z, labels, num_classes, dtype):
 
 
 def _discriminator_heads(module, h, y, score_init, use_bias=True,
-                         embed_init=None):
+                         embed_init=None, q_norm=None):
   """Last features h (B, F) -> (scores (B,), heads) for `module`'s settings.
 
   Called inside the module's compact __call__: the layers are the module's.
   `embed_init` initialises the class embedding (K, F) as the score layer is:
-  each row is one class's linear map of h.
+  each row is one class's linear map of h. `q_norm`: a normalisation layer
+  after Q's hidden layer (InfoGAN's BatchNorm there), or None.
   """
   dtype = module.dtype
   score = nn.Dense(1, use_bias=use_bias, kernel_init=score_init,
@@ -128,7 +130,10 @@ def _discriminator_heads(module, h, y, score_init, use_bias=True,
   if module.info_categorical or module.info_continuous:
     # InfoGAN's Q: one hidden layer on the shared body (Chen et al. 2016,
     # appendix C), a categorical distribution and Gaussian means.
-    q = nn.leaky_relu(nn.Dense(128, dtype=dtype, name='q_hidden')(h), 0.2)
+    q = nn.Dense(128, dtype=dtype, name='q_hidden')(h)
+    if q_norm is not None:
+      q = q_norm(q)
+    q = nn.leaky_relu(q, 0.2)
     if module.info_categorical:
       heads['q_categorical'] = nn.Dense(module.info_categorical, dtype=dtype,
                                         name='q_categorical')(q)
@@ -149,13 +154,14 @@ def _batch_norm(train: bool, axis_name: str | None, dtype: Any, name=None):
                       name=name)
 
 
-def _norm(kind: str, train: bool, axis_name: str | None, dtype: Any):
+def _norm(kind: str, train: bool, axis_name: str | None, dtype: Any,
+          name: str | None = None):
   if kind == 'batch':
-    return _batch_norm(train, axis_name, dtype)
+    return _batch_norm(train, axis_name, dtype, name=name)
   if kind == 'layer':
     # Gulrajani et al.'s layer norm for conv critics: statistics over
     # (H, W, C) of each example, per-channel scale and offset.
-    return nn.GroupNorm(num_groups=1, epsilon=1e-5, dtype=dtype)
+    return nn.GroupNorm(num_groups=1, epsilon=1e-5, dtype=dtype, name=name)
   if kind == 'none':
     return lambda x: x
   raise ValueError(f"unknown norm {kind!r}: use 'batch', 'layer' or 'none'")
@@ -337,11 +343,17 @@ class DCGANGenerator(nn.Module):
   axis_name: str | None = None
   conv_impl: str = 'conv'
   num_classes: int = 0
+  fc_hidden: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, z, labels=None, train: bool = True):
     z = _latent_input(self, z, labels, self.num_classes, self.dtype)
+    if self.fc_hidden:  # InfoGAN's FC 1024, BN, ReLU before the projection.
+      z = nn.Dense(self.fc_hidden, use_bias=False, kernel_init=dcgan_init,
+                   dtype=self.dtype, name='fc_hidden')(z)
+      z = nn.relu(_batch_norm(train, self.axis_name, self.dtype,
+                              name='fc_hidden_bn')(z))
     height, width, channels = self.image_shape
     sizes = image_stage_sizes(height, width)
     num_up = len(sizes) - 1
@@ -383,6 +395,7 @@ class DCGANDiscriminator(nn.Module):
   aux_classes: int = 0
   info_categorical: int = 0
   info_continuous: int = 0
+  fc_hidden: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -404,7 +417,15 @@ class DCGANDiscriminator(nn.Module):
       x = nn.leaky_relu(x, 0.2)
       features *= 2
     x = x.reshape((x.shape[0], -1))
-    return _discriminator_heads(self, x, y, dcgan_init, self.use_bias)
+    norm = functools.partial(_norm, self.norm, train, self.axis_name,
+                             self.dtype)
+    if self.fc_hidden:  # InfoGAN's FC 1024, [norm], LeakyReLU.
+      x = nn.Dense(self.fc_hidden, use_bias=self.use_bias,
+                   kernel_init=dcgan_init, dtype=self.dtype,
+                   name='fc_hidden')(x)
+      x = nn.leaky_relu(norm(name='fc_hidden_norm')(x), 0.2)
+    return _discriminator_heads(self, x, y, dcgan_init, self.use_bias,
+                                q_norm=norm(name='q_norm'))
 
 
 def num_classes(config: ml_collections.ConfigDict) -> int:
@@ -464,7 +485,7 @@ def create_models(config: ml_collections.ConfigDict, image_shape,
   elif m.generator == 'dcgan':
     generator = DCGANGenerator(image_shape, m.g_features, axis_name=axis_name,
                                conv_impl=conv_impl, num_classes=classes,
-                               dtype=dtype)
+                               fc_hidden=m.g_fc_hidden, dtype=dtype)
   else:
     raise ValueError(f"unknown config.model.generator {m.generator!r}: "
                      "use 'mlp' or 'dcgan'")
@@ -474,7 +495,7 @@ def create_models(config: ml_collections.ConfigDict, image_shape,
     discriminator = DCGANDiscriminator(
         image_shape, m.d_features, norm=m.d_norm,
         use_bias=m.d_norm != 'batch', axis_name=axis_name,
-        conv_impl=conv_impl, **heads)
+        conv_impl=conv_impl, fc_hidden=m.d_fc_hidden, **heads)
   else:
     raise ValueError(f"unknown config.model.discriminator {m.discriminator!r}:"
                      " use 'mlp' or 'dcgan'")

@@ -73,6 +73,9 @@ def validate_config(config: ml_collections.ConfigDict):
                      f'{config.parallelism!r}')
   if config.train.n_critic < 1:
     raise ValueError('config.train.n_critic must be at least 1')
+  if config.train.steps_per_dispatch < 1:
+    raise ValueError('config.train.steps_per_dispatch must be at least 1 '
+                     '(1: one iteration per compiled call)')
   if min(config.model.info_categorical, config.model.info_continuous) < 0:
     raise ValueError('config.model.info_categorical and info_continuous count '
                      'codes: use 0 or more')
@@ -397,7 +400,6 @@ class Trainer:
     else:
       self.mesh = Mesh(np.array(self.devices), (AXIS,))
       self.replicated = NamedSharding(self.mesh, P())
-      self.batch_sharding = NamedSharding(self.mesh, P(None, AXIS))
       self.gan = GAN(config, sample_shape,
                      batch_sharding=NamedSharding(self.mesh, P(AXIS)))
     # Sampling never needs cross-device statistics.
@@ -409,12 +411,25 @@ class Trainer:
       self.trace_count += 1
       return self.gan.iteration(state, batch, labels)
 
+    def counted_iterations(state, batches, labels):
+      # Several iterations per dispatch: a scan over the steps' batches.
+      self.trace_count += 1
+      state, metrics = jax.lax.scan(
+          lambda s, inputs: self.gan.iteration(s, *inputs), state,
+          (batches, labels))
+      last = jax.tree.map(lambda m: m[-1], metrics)
+      last['finite'] = jnp.all(metrics['finite'])
+      return state, last
+
     if pmap:
-      self._step = jax.pmap(counted_iteration, axis_name=AXIS,
-                            donate_argnums=(0,), devices=devices)
+      self._step, self._steps = (
+          jax.pmap(f, axis_name=AXIS, donate_argnums=(0,), devices=devices)
+          for f in (counted_iteration, counted_iterations))
     else:
-      self._step = jax.jit(counted_iteration, donate_argnums=(0,),
-                           out_shardings=(self.replicated, self.replicated))
+      self._step, self._steps = (
+          jax.jit(f, donate_argnums=(0,),
+                  out_shardings=(self.replicated, self.replicated))
+          for f in (counted_iteration, counted_iterations))
 
   def init_state(self) -> GANState:
     key = jax.random.key(self.config.seed + 1)
@@ -444,9 +459,12 @@ class Trainer:
 
   def replicate(self, state):
     if self.parallelism == 'pmap':
+      # Device arrays as pmap returns them: numpy inputs would make the
+      # first step trace a second time.
       n = len(self.devices)
-      return jax.tree.map(
-          lambda x: np.broadcast_to(np.asarray(x), (n,) + x.shape), state)
+      return jax.pmap(lambda x: x, AXIS, devices=self.devices)(jax.tree.map(
+          lambda x: np.broadcast_to(np.asarray(x), (n,) + np.shape(x)),
+          state))
     return jax.device_put(state, self.replicated)
 
   def unreplicate(self, tree):
@@ -455,20 +473,41 @@ class Trainer:
       tree = jax.tree.map(lambda x: x[0], tree)
     return jax.device_get(tree)
 
-  def shard_batch(self, local_x: np.ndarray):
-    """This process's (n_critic, b, ...) slice -> the step's input array."""
+  def shard_batch(self, local_x: np.ndarray, lead: int = 1):
+    """This process's (n_critic, b, ...) slice -> the step's input array.
+
+    `lead`: how many axes come before the batch axis (2 for the
+    (steps, n_critic, b, ...) input of `steps`).
+    """
     if self.parallelism == 'pmap':
       n = len(self.devices)
-      x = local_x.reshape(local_x.shape[:1] + (n, -1) + local_x.shape[2:])
-      return np.swapaxes(x, 0, 1)  # (devices, n_critic, b / devices, ...)
-    return jax.make_array_from_process_local_data(self.batch_sharding, local_x)
+      x = local_x.reshape(local_x.shape[:lead] + (n, -1) +
+                          local_x.shape[lead + 1:])
+      return np.moveaxis(x, lead, 0)  # (devices, ..., b / devices, ...)
+    sharding = NamedSharding(self.mesh, P(*[None] * lead, AXIS))
+    return jax.make_array_from_process_local_data(sharding, local_x)
 
-  def step(self, state, local_batch):
+  def _inputs(self, local_batch, lead):
     x = local_batch['x']
     labels = local_batch.get('label')
     if labels is None or not self.gan.num_classes:
-      labels = np.zeros(x.shape[:2], np.int32)  # Unused; one traced shape.
-    return self._step(state, self.shard_batch(x), self.shard_batch(labels))
+      # Unused; one traced shape.
+      labels = np.zeros(x.shape[:lead + 1], np.int32)
+    return self.shard_batch(x, lead), self.shard_batch(labels, lead)
+
+  def step(self, state, local_batch):
+    """One iteration: {'x': (n_critic, b, ...)[, 'label': (n_critic, b)]}."""
+    return self._step(state, *self._inputs(local_batch, 1))
+
+  def steps(self, state, local_batches):
+    """len(local_batches) iterations in one dispatch (`lax.scan`).
+
+    Same result as calling `step` on each batch in turn; the metrics are the
+    last iteration's, and 'finite' covers all of them.
+    """
+    stacked = {k: np.stack([b[k] for b in local_batches])
+               for k in local_batches[0]}
+    return self._steps(state, *self._inputs(stacked, 2))
 
   def samples(self, state, z, use_ema=False, labels=None):
     """Generator samples (eval-mode BatchNorm) for latents z (and classes of
@@ -660,33 +699,49 @@ def _train(config, workdir, dataset, trainer, ckpt) -> GANState:
                'No checkpoint was written before it.')
       raise NonFiniteError(f'{e} {where}') from None
 
-  # Between log steps the host reads one boolean per step, one step late,
-  # so the device is never waiting on it; the full metrics only at log and
-  # checkpoint steps (a checkpoint is only written of a finite step).
-  pending = None  # (step, metrics) of the previous step.
+  # Between log steps the host reads one boolean per dispatch, one dispatch
+  # late, so the device is never waiting on it; the full metrics only at log
+  # and checkpoint steps (a checkpoint is only written of a finite step).
+  # Each dispatch runs k = config.train.steps_per_dispatch iterations (one
+  # when fewer are left or the run resumed off the k grid); an event (log,
+  # sample, eval, checkpoint) falls due when a dispatch crosses its multiple.
+  k = config.train.steps_per_dispatch
+  pending = None  # (step, metrics) of the previous dispatch.
+  step = start_step
   with _StopRequests() as stop:
     try:
-      for step in range(start_step + 1, num_steps + 1):
-        state, metrics = trainer.step(state, next(batches))
+      while step < num_steps:
+        n = k if step % k == 0 and step + k <= num_steps else 1
+        if n == 1:
+          state, metrics = trainer.step(state, next(batches))
+        else:
+          state, metrics = trainer.steps(
+              state, [next(batches) for _ in range(n)])
+        previous, step = step, step + n
+        last = step == num_steps
+
+        def due(every, previous=previous, step=step):
+          return every > 0 and step // every > previous // every
+
         if (pending is not None and
             not trainer.unreplicate(pending[1]['finite'])):
           check(*pending)
         pending = (step, metrics)
         progress.update(step)
         stopping = stop.requested(step)
-        if (step % config.log_every == 0 or step == num_steps or
-            step % config.checkpoint_every == 0 or stopping):
+        log = due(config.log_every) or last
+        if log or due(config.checkpoint_every) or stopping:
           host_metrics = check(step, metrics)
           pending = None  # Already checked.
-          if step % config.log_every == 0 or step == num_steps:
+          if log:
             writer.write_scalars(step, host_metrics)
             progress.set_metrics(host_metrics)
-        if step % config.sample_every == 0 or step == num_steps:
+        if due(config.sample_every) or last:
           samples = trainer.samples(state, z_fixed, labels=y_fixed)
           writer.write_samples(step, samples, dataset)
-        if evaluator and (step % config.eval_every == 0 or step == num_steps):
+        if evaluator and (due(config.eval_every) or last):
           run_eval(step)
-        if step % config.checkpoint_every == 0 or step == num_steps:
+        if due(config.checkpoint_every) or last:
           save(step)
         if stopping:
           if saved_step != step:

@@ -244,3 +244,24 @@ def test_sample_modes_from_a_conditional_checkpoint(tmp_path):
   with np.load(out) as data:
     assert data['samples'].shape == (24, 2)
     assert list(data['labels']) == [k for k in range(8) for _ in '...']
+
+
+def test_infogan_networks_have_the_papers_fully_connected_layers():
+  config = infogan.get_config()
+  config.model.g_features = config.model.d_features = 8
+  config.model.g_fc_hidden = config.model.d_fc_hidden = 32
+  g, d = models.create_models(config, (16, 16, 1))
+  z = jnp.ones((4, models.latent_size(config)))
+  g_vars = g.init(jax.random.key(0), z)
+  assert g_vars['params']['fc_hidden']['kernel'].shape == (62 + 10 + 2, 32)
+  assert 'fc_hidden_bn' in g_vars['batch_stats']
+  x = jnp.ones((4, 16, 16, 1))
+  d_vars = d.init(jax.random.key(1), x)
+  params = d_vars['params']
+  assert params['fc_hidden']['kernel'].shape[-1] == 32
+  assert params['q_hidden']['kernel'].shape == (32, 128)
+  assert {'fc_hidden_norm', 'q_norm'} <= set(d_vars['batch_stats'])
+  (score, heads), _ = d.apply(d_vars, x, mutable=['batch_stats'])
+  assert score.shape == (4,)
+  assert heads['q_categorical'].shape == (4, 10)
+  assert heads['q_continuous'].shape == (4, 2)

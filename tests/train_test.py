@@ -1,5 +1,7 @@
 """The compiled GAN iteration: critic updates, counts, traces, devices."""
 
+import json
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -166,3 +168,60 @@ def test_non_finite_loss_stops_training_naming_step_and_metric(tmp_path):
   with pytest.raises(train.NonFiniteError,
                      match=r'non-finite .*loss.* at step \d+'):
     train.train_and_evaluate(config, tmp_path)
+
+
+@pytest.mark.parametrize('parallelism', ['jit', 'pmap'])
+def test_several_steps_per_dispatch_match_one_step_per_call(parallelism):
+  config, shape = _tiny(gan_mlp.get_config(), batch_size=16)
+  config.parallelism = parallelism
+  batches = [{'x': _real_batches(config, shape, i)} for i in range(3)]
+  trainer = train.Trainer(config, shape)
+  one = trainer.init_state()
+  for batch in batches:
+    one, one_metrics = trainer.step(one, batch)
+  scanned, metrics = trainer.steps(trainer.init_state(), batches)
+  assert trainer.trace_count == 2  # One trace per step function.
+  one, scanned = trainer.unreplicate(one), trainer.unreplicate(scanned)
+  assert int(one.step) == int(scanned.step) == 3
+  for a, b in zip(jax.tree.leaves(one), jax.tree.leaves(scanned)):
+    np.testing.assert_allclose(np.asarray(a), np.asarray(b), rtol=1e-5,
+                               atol=1e-6)
+  host, want = trainer.unreplicate(metrics), trainer.unreplicate(one_metrics)
+  assert host['finite']
+  np.testing.assert_allclose(host['d_loss'], want['d_loss'], rtol=1e-5)
+
+
+def test_training_loop_dispatches_several_steps_and_keeps_events(tmp_path):
+  config = gan_mlp.get_config('ring8')
+  config.train.steps_per_dispatch = 4
+  config.train.num_steps = 10  # 4 + 4, then 2 single steps.
+  config.log_every = 4
+  config.sample_every = 1000
+  config.checkpoint_every = 8
+  train.train_and_evaluate(config, str(tmp_path))
+  with open(tmp_path / 'metrics.jsonl') as f:
+    logged = [json.loads(line)['step'] for line in f]
+  assert logged == [4, 8, 10]
+  assert sorted(int(p.name) for p in (tmp_path / 'checkpoints').iterdir()
+                if p.name.isdigit()) == [8, 10]
+
+
+def test_bfloat16_computes_in_bf16_and_training_stays_finite():
+  config, shape = _tiny(dcgan.get_config())
+  config.dtype = 'bfloat16'
+  trainer = train.Trainer(config, shape, devices=jax.devices()[:1])
+  state = trainer.init_state()
+  gan = trainer.gan
+  jaxpr = str(jax.make_jaxpr(gan.generate)(
+      state.g_params, state.g_state, gan.noise(jax.random.key(0))))
+  assert 'bf16[' in jaxpr  # The convolutions run in bfloat16 ...
+  for i in range(20):
+    state, metrics = trainer.step(state, {'x': _real_batches(config, shape, i)})
+    host = trainer.unreplicate(metrics)
+    assert host['finite'] and all(np.isfinite(v) for v in host.values()), i
+  # ... while parameters and optimizer state stay float32.
+  for leaf in jax.tree.leaves((state.g_params, state.d_params,
+                               state.g_opt_state, state.d_opt_state)):
+    assert leaf.dtype in (jnp.float32, jnp.int32), leaf.dtype
+  samples = trainer.samples(state, np.asarray(gan.noise(jax.random.key(1))))
+  assert samples.dtype == np.float32 and np.isfinite(samples).all()
