@@ -277,19 +277,24 @@ def generated_images(workdir, num, step=None, ema=False, seed=0, batch=500,
   (each (num,)), when the run has them."""
   from jaxgan import sample  # pylint: disable=g-import-not-at-top
   generator = sample.load(workdir, step, best=best)
-  z, labels = sample.random_inputs(generator, num, seed)
+  z, labels, categories = sample.random_inputs(generator, num, seed)
   samples = np.concatenate([
       generator(z[i:i + batch], None if labels is None else
                 labels[i:i + batch], ema=ema)
       for i in range(0, num, batch)])
-  conditions = {}
+  return samples, generator, conditions(labels, categories)
+
+
+def conditions(labels=None, categories=None) -> dict:
+  """What generated samples were asked to be, for `control_metrics`: the
+  'labels' of a conditional model and the 'categorical' codes of an InfoGAN,
+  where given."""
+  out = {}
   if labels is not None:
-    conditions['labels'] = labels
-  m = generator.config.model
-  if m.info_categorical:
-    conditions['categorical'] = z[:, m.latent_dim:m.latent_dim +
-                                  m.info_categorical].argmax(-1)
-  return samples, generator, conditions
+    out['labels'] = labels
+  if categories is not None:
+    out['categorical'] = categories
+  return out
 
 
 def evaluate_run(workdir, ref_path, num=10000, step=None, ema=False,
@@ -316,12 +321,20 @@ def evaluate_run(workdir, ref_path, num=10000, step=None, ema=False,
                      f'reference {ref_path} holds {ref_protocol["image_shape"]}'
                      ': make statistics of the dataset the run trained on.')
   for net, network in reference_networks(ref_protocol, ref_path).items():
-    fake_stats = feature_stats(network, images)
-    result['metrics'][net] = {**compare_features(ref[net], fake_stats, seed),
-                              'protocol': network.protocol()}
-    if net == 'classifier':
-      result['metrics'][net].update(
-          control_metrics(fake_stats['probs'].argmax(-1), conditions))
+    result['metrics'][net] = {
+        **network_metrics(net, network, ref[net], images, seed, conditions),
+        'protocol': network.protocol()}
+  return result
+
+
+def network_metrics(name, network, ref_stats, images, seed=0,
+                    conditions=None) -> dict:
+  """Every metric of generated `images` against a reference under one
+  feature network, with the control metrics under the domain classifier."""
+  fake_stats = feature_stats(network, images)
+  result = compare_features(ref_stats, fake_stats, seed)
+  if name == 'classifier' and conditions:
+    result.update(control_metrics(fake_stats['probs'].argmax(-1), conditions))
   return result
 
 
@@ -418,11 +431,8 @@ class TrainingEvaluator:
       images = inception.to_uint8(samples)
       scalars = {}
       for net, network in self.networks.items():
-        fake_stats = feature_stats(network, images)
-        result = compare_features(self.ref[net], fake_stats, self.config.seed)
-        if net == 'classifier' and conditions:
-          result.update(control_metrics(fake_stats['probs'].argmax(-1),
-                                        conditions))
+        result = network_metrics(net, network, self.ref[net], images,
+                                 self.config.seed, conditions)
         scalars.update({f'eval/{net}_{k}': float(v) for k, v in result.items()
                         if isinstance(v, (int, float))
                         and k not in PROTOCOL_CONSTANTS})

@@ -39,6 +39,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import ml_collections
+import numpy as np
 
 def dcgan_init(key, shape, dtype=jnp.float32):
   """DCGAN's initialisation (Radford et al. 2016, sec. 4): N(0, 0.02).
@@ -461,6 +462,28 @@ def latent_vector(config: ml_collections.ConfigDict, noise, categorical=None,
   if m.info_continuous:
     parts.append(jnp.asarray(continuous, jnp.float32))
   return jnp.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
+
+
+def cycled_latents(config: ml_collections.ConfigDict, noise, key):
+  """Generator inputs for grids and evaluation: (z, labels, categories).
+
+  Classes and InfoGAN categories cycle with the index (i % K), so that every
+  class gets len(noise) / K samples and a grid of K columns shows one class
+  or category per column; continuous codes are uniform in [-1, 1], drawn
+  from `key`. `labels` (conditional models) and `categories` (InfoGAN) are
+  None when the model has none.
+  """
+  m = config.model
+  index = np.arange(len(noise))
+  continuous = None
+  if m.info_continuous:
+    continuous = jax.random.uniform(key, (len(noise), m.info_continuous),
+                                    minval=-1.0, maxval=1.0)
+  categories = index % m.info_categorical if m.info_categorical else None
+  z = np.asarray(latent_vector(config, noise, categories, continuous))
+  classes = num_classes(config)
+  labels = (index % classes).astype(np.int32) if classes else None
+  return z, labels, categories
 
 
 def create_models(config: ml_collections.ConfigDict, image_shape,

@@ -30,6 +30,7 @@ models), `step` and `seed`.
 """
 
 import dataclasses
+import functools
 import json
 import os
 from typing import Any
@@ -100,12 +101,16 @@ class Generator:
     variables = self.ema_variables if ema else self.variables
     return self.module.apply(variables, z, labels, train=False)
 
+  @functools.cached_property
+  def _jitted_apply(self):
+    # Compiled once per generator (and input shape), not once per call.
+    return jax.jit(self.apply, static_argnames='ema')
+
   def __call__(self, z, labels=None, ema: bool = False) -> np.ndarray:
     if self.num_classes and labels is None:
       raise ValueError(f'this generator is class-conditional '
                        f'({self.num_classes} classes): pass labels.')
-    apply = jax.jit(self.apply, static_argnames='ema')
-    return np.asarray(apply(z, labels, ema=ema))
+    return np.asarray(self._jitted_apply(z, labels, ema=ema))
 
 
 def load(workdir: str, step: int | None = None,
@@ -145,23 +150,12 @@ def noise(generator: Generator, num: int, seed: int) -> np.ndarray:
 
 
 def random_inputs(generator: Generator, num: int, seed: int):
-  """(latents, labels or None): `noise` plus InfoGAN codes drawn as in
-  training; classes cycle (i % K), so every class gets num / K samples."""
-  m = generator.config.model
+  """(latents, labels, categories): `noise` with classes and InfoGAN codes
+  laid out by `models.cycled_latents` (classes and categories cycle, i % K,
+  so every class gets num / K samples)."""
   key = jax.random.fold_in(jax.random.key(seed), 1)
-  categorical = continuous = None
-  if m.info_categorical:
-    categorical = jax.random.randint(key, (num,), 0, m.info_categorical)
-  if m.info_continuous:
-    continuous = jax.random.uniform(jax.random.fold_in(key, 1),
-                                    (num, m.info_continuous), minval=-1.0,
-                                    maxval=1.0)
-  z = np.asarray(models.latent_vector(generator.config,
-                                      noise(generator, num, seed),
-                                      categorical, continuous))
-  classes = generator.num_classes
-  labels = np.arange(num, dtype=np.int32) % classes if classes else None
-  return z, labels
+  return models.cycled_latents(generator.config,
+                               noise(generator, num, seed), key)
 
 
 def class_grid(generator: Generator, columns: int, seed: int):
@@ -169,7 +163,7 @@ def class_grid(generator: Generator, columns: int, seed: int):
   if not generator.num_classes:
     raise ValueError('--mode=classes needs a class-conditional run (cgan, '
                      'acgan); this one is unconditional.')
-  z, _ = random_inputs(generator, columns, seed)
+  z, _, _ = random_inputs(generator, columns, seed)
   z, labels = controls.class_rows(z, generator.num_classes)
   return z, labels, columns
 
@@ -183,7 +177,7 @@ def interpolation_grid(generator: Generator, rows: int, steps: int, seed: int,
   moving from class k to class k + 1 (conditional models).
   """
   classes = generator.num_classes
-  starts, _ = random_inputs(generator, rows, seed)
+  starts, _, _ = random_inputs(generator, rows, seed)
   zs, labels = [], []
   if between == 'classes':
     if not classes:
@@ -194,7 +188,7 @@ def interpolation_grid(generator: Generator, rows: int, steps: int, seed: int,
       zs.append(z)
       labels.append(vectors)
   elif between == 'latents':
-    ends, _ = random_inputs(generator, rows, seed + 1)
+    ends, _, _ = random_inputs(generator, rows, seed + 1)
     for row in range(rows):
       zs.append(controls.interpolate(starts[row], ends[row], steps, method))
       if classes:
@@ -226,7 +220,7 @@ def direction(generator: Generator, rows: int, seed: int, target: int,
               frames: int = 8, ema: bool = False):
   """-> (z, labels, columns, report): per row, the path of z toward
   `target` under the classifier `log_probs` (`controls.latent_direction`)."""
-  z, labels = random_inputs(generator, rows, seed)
+  z, labels, _ = random_inputs(generator, rows, seed)
   generate = lambda z: generator.apply(z, labels, ema=ema)
   result = controls.latent_direction(generate, log_probs, z, target,
                                      num_steps, step_size, frames)
@@ -280,7 +274,7 @@ def main(argv):
   rows = FLAGS.num if FLAGS['num'].present else 8
   columns = report = None
   if FLAGS.mode == 'random':
-    z, labels = random_inputs(generator, FLAGS.num, FLAGS.seed)
+    z, labels, _ = random_inputs(generator, FLAGS.num, FLAGS.seed)
   elif FLAGS.mode == 'classes':
     z, labels, columns = class_grid(
         generator, FLAGS.num if FLAGS['num'].present else 10, FLAGS.seed)

@@ -116,7 +116,7 @@ class GAN:
     self.g_loss_fn = gan_loss.generator
     self.num_classes = models.num_classes(config)
     # cGAN and projection discriminators see the class; ACGAN's predicts it.
-    self.d_sees_labels = config.model.conditioning != 'none'
+    self.d_sees_labels = bool(self.discriminator.num_classes)
 
   # --- Helpers that hide the difference between jit and pmap -------------
 
@@ -307,10 +307,11 @@ class GAN:
     key = jax.random.fold_in(jax.random.key(config.seed), state.step)
     keys = jax.random.split(key, 2 * n_critic)
     real_batches = input_pipeline.to_model_input(real_batches)
-    if real_labels is None:
-      real_labels = jnp.zeros(real_batches.shape[:2], jnp.int32)
     if not self.num_classes:
       real_labels = None  # Not used: the scan carries no dummy.
+    elif real_labels is None:
+      raise ValueError('this GAN is class-conditional: pass the real '
+                       'batches\' labels (n_critic, B).')
 
     def critic_iteration(carry, inputs):
       d_params, d_state, d_opt_state, g_state = carry
@@ -524,24 +525,10 @@ def fixed_noise(config, num, stream: int = 2**31 - 1) -> np.ndarray:
 
 
 def fixed_latent(config, num, stream: int = 2**31 - 1):
-  """(z, labels or None) of sample grids and evaluation.
-
-  Classes and InfoGAN categories cycle with the sample index (i % K), so a
-  grid of K columns shows one class or category per column; continuous codes
-  are uniform draws in [-1, 1].
-  """
-  noise = fixed_noise(config, num, stream)
-  m = config.model
-  index = np.arange(num)
-  continuous = None
-  if m.info_continuous:
-    key = jax.random.fold_in(jax.random.key(config.seed), stream - 2**20)
-    continuous = jax.random.uniform(key, (num, m.info_continuous),
-                                    minval=-1.0, maxval=1.0)
-  categorical = index % m.info_categorical if m.info_categorical else None
-  z = np.asarray(models.latent_vector(config, noise, categorical, continuous))
-  classes = models.num_classes(config)
-  return z, (index % classes).astype(np.int32) if classes else None
+  """(z, labels, categories) of sample grids and evaluation: `fixed_noise`
+  with classes and codes laid out by `models.cycled_latents`."""
+  key = jax.random.fold_in(jax.random.key(config.seed), stream - 2**20)
+  return models.cycled_latents(config, fixed_noise(config, num, stream), key)
 
 
 class _BestCheckpoint:
@@ -650,7 +637,7 @@ def _train(config, workdir, dataset, trainer, ckpt) -> GANState:
     writer.close()
     return state
   examples_per_step = config.train.n_critic * config.train.batch_size
-  z_fixed, y_fixed = fixed_latent(config, config.num_samples)
+  z_fixed, y_fixed, _ = fixed_latent(config, config.num_samples)
   batches = input_pipeline.batch_iterator(dataset, config, start_step)
   progress = writers.Progress(start_step, num_steps,
                               enabled=jax.process_index() == 0)
@@ -660,14 +647,9 @@ def _train(config, workdir, dataset, trainer, ckpt) -> GANState:
     evaluator = evaluate.TrainingEvaluator(
         config, dataset, workdir, write=jax.process_index() == 0)
     best = _BestCheckpoint(workdir, evaluator.primary)
-    z_eval, y_eval = fixed_latent(config, config.eval.num_samples,
-                                  stream=2**31 - 2)
-    eval_conditions = {}
-    if y_eval is not None:
-      eval_conditions['labels'] = y_eval
-    if config.model.info_categorical:
-      eval_conditions['categorical'] = (np.arange(len(z_eval)) %
-                                        config.model.info_categorical)
+    z_eval, y_eval, categories = fixed_latent(
+        config, config.eval.num_samples, stream=2**31 - 2)
+    eval_conditions = evaluate.conditions(y_eval, categories)
 
   def save(step):
     nonlocal saved_step

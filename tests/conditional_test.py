@@ -217,8 +217,8 @@ def test_sample_modes_from_a_conditional_checkpoint(tmp_path):
   np.testing.assert_array_equal(z[:3], z[3:6])  # Same noise per column.
   z, labels, columns = sample.interpolation_grid(generator, 2, 5, 0)
   assert z.shape == (10, 2) and list(labels) == [0] * 5 + [1] * 5
-  start, _ = sample.random_inputs(generator, 2, 0)
-  end, _ = sample.random_inputs(generator, 2, 1)
+  start, _, _ = sample.random_inputs(generator, 2, 0)
+  end, _, _ = sample.random_inputs(generator, 2, 1)
   out = generator(z, labels)
   # The first and last column are the samples of the endpoint latents.
   np.testing.assert_allclose(out[[0, 5]], generator(start, labels[[0, 5]]),
