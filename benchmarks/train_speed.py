@@ -93,19 +93,26 @@ def workload_config(name: str, conv_impl='auto', dtype='float32'):
 
 
 def forward_flops(fn, *args) -> int:
-  """2 x the multiply-adds of every dot in fn's forward pass (its jaxpr).
+  """2 x the multiply-adds of every dot and convolution in fn's jaxpr.
 
-  Counted on the 'matmul' formulation, where every convolution is one dot per
-  output phase, so transposed convolutions count what PyTorch's hooks count
-  (input pixels x kernel x output channels), not the zeros of a dilated
-  input. Normalisations and activations are not counted (nor by PyTorch).
+  Normalisations and activations are not counted (nor by PyTorch). A
+  convolution counts 2 x output elements x kernel taps x input channels, so
+  transposed ones must be counted on a formulation without a dilated input
+  (see `model_flops`).
   """
   total = 0
 
   def walk(jaxpr):
     nonlocal total
     for eqn in jaxpr.eqns:
-      if eqn.primitive.name == 'dot_general':
+      if eqn.primitive.name == 'conv_general_dilated':
+        if any(d != 1 for d in eqn.params['lhs_dilation']):
+          raise ValueError('a transposed convolution would count its zeros')
+        spec = eqn.params['dimension_numbers'].rhs_spec  # (out, in, *window)
+        rhs = eqn.invars[1].aval.shape
+        taps = int(np.prod([rhs[d] for d in spec[2:]])) * rhs[spec[1]]
+        total += 2 * int(np.prod(eqn.outvars[0].aval.shape)) * taps
+      elif eqn.primitive.name == 'dot_general':
         (lhs_c, _), (lhs_b, rhs_b) = eqn.params['dimension_numbers']
         lhs, rhs = (v.aval.shape for v in eqn.invars)
         rhs_c = eqn.params['dimension_numbers'][0][1]
@@ -129,17 +136,24 @@ def model_flops(name: str) -> dict:
   real, fake, and fake again for G's loss); WGAN-GP's is n_critic (F_G +
   10 F_D) + 3 F_G + 2 F_D, the gradient penalty's double backward through a
   critic without normalisation costing 4 F_D.
+
+  These are the model's nominal FLOPs, the same for every formulation: G is
+  counted on its 'matmul' form (each transposed convolution one dot per
+  output phase, i.e. input pixels x kernel x output channels, what PyTorch's
+  hooks count, not the zeros of a dilated input) and D on XLA's strided
+  convolutions (not the extra border cells of the space-to-depth form).
   """
-  config, shape = workload_config(name, conv_impl='matmul')
-  gan = train.GAN(config, shape)
-  state = jax.eval_shape(gan.init, jax.random.key(0))
+  gans = {impl: train.GAN(*workload_config(name, conv_impl=impl))
+          for impl in ('matmul', 'conv')}
+  config, shape = gans['conv'].config, gans['conv'].sample_shape
+  state = jax.eval_shape(gans['conv'].init, jax.random.key(0))
   z = jnp.zeros((config.train.batch_size, models.latent_size(config)))
   x = jnp.zeros((config.train.batch_size,) + shape)
   f_g = forward_flops(
-      lambda p, s, z: gan.generate(p, s, z)[0], state.g_params, state.g_state,
-      z)
+      lambda p, s, z: gans['matmul'].generate(p, s, z)[0], state.g_params,
+      state.g_state, z)
   f_d = forward_flops(
-      lambda p, s, x: gan.discriminate(p, s, x)[0], state.d_params,
+      lambda p, s, x: gans['conv'].discriminate(p, s, x)[0], state.d_params,
       state.d_state, x)
   n = config.train.n_critic
   if config.loss.penalty == 'gradient_penalty':

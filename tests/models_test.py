@@ -116,10 +116,37 @@ def test_upconv_equals_the_transposed_convolution(impl, features):
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.parametrize('features', [3, 32])
+def test_upconv_gradients_equal_the_transposed_convolutions(features):
+  # features 32: the hand-written backward pass of the wide 'matmul' form.
+  x = jax.random.normal(jax.random.key(0), (2, 5, 7, 6))
+  up = models.UpConv(features, impl='matmul')
+  params = up.init(jax.random.key(1), x)
+  reference = nn.ConvTranspose(features, (4, 4), strides=(2, 2),
+                               padding=((2, 2), (2, 2)), use_bias=False)
+  target = jax.random.normal(jax.random.key(2), (2, 10, 14, features))
+
+  def loss(module):
+    return lambda p, x: jnp.sum((module.apply(p, x) - target) ** 2)
+
+  want = jax.grad(loss(reference), argnums=(0, 1))(params, x)
+  got = jax.jit(jax.grad(loss(up), argnums=(0, 1)))(params, x)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4,
+                                                       atol=1e-4), got, want)
+  # In bfloat16 compute the gradients come back in the parameters' float32.
+  up16 = models.UpConv(features, impl='matmul', dtype=jnp.bfloat16)
+  got16 = jax.jit(jax.grad(loss(up16), argnums=(0, 1)))(params, x)
+  for a, b in zip(jax.tree.leaves(got16), jax.tree.leaves(want)):
+    assert a.dtype == jnp.float32
+    assert np.abs(a - b).max() < 0.05 * np.abs(b).max()
+
+
 @pytest.mark.parametrize('impl', ['conv', 'matmul'])
-@pytest.mark.parametrize('size', [(8, 8), (7, 13)])
-def test_downconv_equals_the_strided_convolution(impl, size):
-  x = jax.random.normal(jax.random.key(0), (2, *size, 3))
+@pytest.mark.parametrize('size,channels', [((8, 8), 3), ((7, 13), 3),
+                                           ((16, 18), 32), ((17, 16), 32)])
+def test_downconv_equals_the_strided_convolution(impl, size, channels):
+  # matmul: im2col, and space-to-depth cells for wide even maps from 16 up.
+  x = jax.random.normal(jax.random.key(0), (2, *size, channels))
   down = models.DownConv(5, use_bias=True, impl=impl)
   params = down.init(jax.random.key(1), x)
   params = jax.tree.map(lambda p: p + 0.1, params)  # a non-zero bias
@@ -133,13 +160,16 @@ def test_downconv_equals_the_strided_convolution(impl, size):
 def test_conv_impls_agree_on_penalty_gradients():
   """The WGAN-GP parameter gradient (a second derivative) matches too."""
   config = wgan_gp.get_config()
-  config.model.d_features = 8
+  config.model.d_features = 32  # 32 x 16 x 16 into the second layer
   grads = {}
-  for impl in ('conv', 'matmul'):
-    config.model.conv_impl = impl
-    _, critic = models.create_models(config, (12, 12, 3))
-    real = jax.random.normal(jax.random.key(0), (4, 12, 12, 3))
-    fake = jax.random.normal(jax.random.key(1), (4, 12, 12, 3))
+  for impl in ('conv', 'matmul', 'matmul_s2d'):
+    config.model.conv_impl = impl.removesuffix('_s2d')
+    _, critic = models.create_models(config, (32, 32, 3))
+    assert critic.double_backward
+    if impl == 'matmul_s2d':  # Off for penalties (slower), but also right.
+      critic = critic.clone(double_backward=False)
+    real = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
+    fake = jax.random.normal(jax.random.key(1), (4, 32, 32, 3))
     params = critic.init(jax.random.key(2), real)['params']
 
     def penalty(params, critic=critic, real=real, fake=fake):
@@ -147,9 +177,10 @@ def test_conv_impls_agree_on_penalty_gradients():
       return losses.gradient_penalty(fn, real, fake, jnp.full((4,), 0.3))
 
     grads[impl] = jax.grad(penalty)(params)
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4,
-                                                       atol=1e-6),
-               grads['conv'], grads['matmul'])
+  for impl in ('matmul', 'matmul_s2d'):
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4,
+                                                         atol=1e-6),
+                 grads['conv'], grads[impl])
 
 
 def test_conv_impl_auto_and_unknown():
