@@ -70,6 +70,15 @@ def default_config() -> ml_collections.ConfigDict:
   # 'conv' (XLA's convolutions) or 'matmul' (slices + dots; XLA:CPU runs their
   # gradients several times faster). Same parameters and outputs either way.
   config.model.conv_impl = 'auto'
+  # Mode-collapse remedies (the lab: jaxgan/benchmarks/mixtures.py).
+  # PacGAN (Lin et al. 2018): the discriminator judges `pack` examples at once,
+  # concatenated (features, or image channels); 1: off. batch_size counts
+  # examples, so each critic update sees batch_size / pack packed inputs.
+  config.model.pack = 1
+  # Minibatch standard deviation (Karras et al. 2018): a feature holding the
+  # features' standard deviation over groups of this many examples enters the
+  # discriminator's last layer (ProGAN uses 4); 0: off.
+  config.model.minibatch_std = 0
 
   config.loss = ml_collections.ConfigDict()
   # minimax | non_saturating | wasserstein | hinge | least_squares
@@ -96,6 +105,16 @@ def default_config() -> ml_collections.ConfigDict:
   config.train.d_optimizer = optimizer('adam', learning_rate=2e-4, b1=0.5,
                                        b2=0.999)
   config.train.ema_decay = 0.0  # > 0 keeps an EMA of the generator.
+  # Unrolled GAN (Metz et al. 2017): the generator's loss is taken against the
+  # critic after this many further optimizer steps on the current batches,
+  # differentiated through those steps; 0: off.
+  config.train.unroll_steps = 0
+  # Instance noise (Sonderby et al. 2017; Arjovsky & Bottou 2017): Gaussian
+  # noise of this standard deviation is added to everything the discriminator
+  # sees, real and fake, in the critic and generator updates, annealed
+  # linearly to 0 at step `instance_noise_steps` (0: never annealed).
+  config.train.instance_noise = 0.0
+  config.train.instance_noise_steps = 0
   # Iterations per compiled call (a lax.scan over steps): > 1 saves the
   # per-call dispatch cost of small models; the results are the same.
   config.train.steps_per_dispatch = 1

@@ -356,6 +356,52 @@ def _wide_upconv_bwd(residuals, dy):
 _wide_upconv.defvjp(_wide_upconv_fwd, _wide_upconv_bwd)
 
 
+def minibatch_std(x: jax.Array, group_size: int = 4) -> jax.Array:
+  """Appends the minibatch standard deviation (Karras et al. 2018, sec. 3).
+
+  The batch is split into groups of `group_size` examples (example n is in
+  group n mod (B / group_size), as in the ProGAN code); each group's standard
+  deviation of every feature (biased, + 1e-8 inside the root) is averaged
+  over features and positions, and that one number is appended to each of
+  its examples as an extra feature (B, F) -> (B, F + 1) or an extra channel
+  (B, H, W, C) -> (B, H, W, C + 1). A discriminator that sees it can tell a
+  batch of near-identical fakes from a varied real batch. The group is
+  min(group_size, B); B must divide by it.
+  """
+  batch = x.shape[0]
+  group = min(group_size, batch)
+  if batch % group:
+    raise ValueError(f'minibatch_std: the batch ({batch}) must divide by the '
+                     f'group size ({group}); change config.model.minibatch_std '
+                     'or the batch size')
+  y = x.astype(jnp.float32).reshape((group, batch // group) + x.shape[1:])
+  y = jnp.sqrt(jnp.var(y, axis=0) + 1e-8)  # (B / group, ...)
+  y = jnp.mean(y, axis=tuple(range(1, y.ndim)))  # (B / group,)
+  y = jnp.tile(y, group).astype(x.dtype)  # Example n: group n mod (B / group).
+  y = jnp.broadcast_to(y.reshape((batch,) + (1,) * (x.ndim - 1)),
+                       x.shape[:-1] + (1,))
+  return jnp.concatenate([x, y], axis=-1)
+
+
+def pack_samples(x: jax.Array, pack: int) -> jax.Array:
+  """PacGAN's packing (Lin et al. 2018): `pack` consecutive examples as one.
+
+  (B, D) -> (B / pack, pack * D) for points and flat inputs, and
+  (B, H, W, C) -> (B / pack, H, W, pack * C) for images (channels stacked,
+  as PacGAN does for images). Real and fake batches are packed separately,
+  so every packed example is all-real or all-fake.
+  """
+  if pack == 1:
+    return x
+  batch = x.shape[0]
+  if batch % pack:
+    raise ValueError(f'PacGAN packing: the batch ({batch}) must divide by '
+                     f'config.model.pack ({pack})')
+  x = x.reshape((batch // pack, pack) + x.shape[1:])
+  x = jnp.moveaxis(x, 1, -2)  # (B / pack, ..., pack, C)
+  return x.reshape(x.shape[:-2] + (pack * x.shape[-1],))
+
+
 class MLPGenerator(nn.Module):
   """z -> hidden (Dense, [BatchNorm], ReLU)* -> sample.
 
@@ -390,17 +436,24 @@ class MLPDiscriminator(nn.Module):
   aux_classes: int = 0
   info_categorical: int = 0
   info_continuous: int = 0
+  # > 0: a minibatch-std feature over groups of this size (`minibatch_std`)
+  # enters the last hidden layer (the score layer when there is none).
+  minibatch_std: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
   def __call__(self, x, labels=None, train: bool = True):
-    del train  # No BatchNorm: the output of each example is its own.
+    del train  # No BatchNorm (minibatch_std aside, examples stay separate).
     y = _class_input(self, labels, self.num_classes)
     x = x.reshape((x.shape[0], -1)).astype(self.dtype)
     if y is not None and self.conditioning == 'concat':
       x = jnp.concatenate([x, y.astype(self.dtype)], axis=-1)
-    for features in self.hidden:
+    for i, features in enumerate(self.hidden):
+      if self.minibatch_std and i == len(self.hidden) - 1:
+        x = minibatch_std(x, self.minibatch_std)
       x = nn.leaky_relu(nn.Dense(features, dtype=self.dtype)(x), 0.2)
+    if self.minibatch_std and not self.hidden:
+      x = minibatch_std(x, self.minibatch_std)
     return _discriminator_heads(
         self, x, y, nn.initializers.lecun_normal(),
         embed_init=nn.initializers.lecun_normal(in_axis=-1, out_axis=-2))
@@ -469,6 +522,9 @@ class DCGANDiscriminator(nn.Module):
   # Set when the loss differentiates the critic twice (a gradient penalty):
   # DownConv's space-to-depth form is slower there.
   double_backward: bool = False
+  # > 0: a minibatch-std channel over groups of this size (`minibatch_std`)
+  # enters the last convolution, as in ProGAN's last block.
+  minibatch_std: int = 0
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -483,6 +539,8 @@ class DCGANDiscriminator(nn.Module):
       x = jnp.concatenate([x, planes], axis=-1)
     features = self.base_features
     for i in range(num_down):
+      if self.minibatch_std and i == num_down - 1:
+        x = minibatch_std(x, self.minibatch_std)
       x = DownConv(features, use_bias=self.use_bias, impl=self.conv_impl,
                    space_to_depth=not self.double_backward,
                    dtype=self.dtype)(x)
@@ -586,13 +644,15 @@ def create_models(config: ml_collections.ConfigDict, image_shape,
     raise ValueError(f"unknown config.model.generator {m.generator!r}: "
                      "use 'mlp' or 'dcgan'")
   if m.discriminator == 'mlp':
-    discriminator = MLPDiscriminator(tuple(m.d_hidden), **heads)
+    discriminator = MLPDiscriminator(tuple(m.d_hidden),
+                                     minibatch_std=m.minibatch_std, **heads)
   elif m.discriminator == 'dcgan':
     discriminator = DCGANDiscriminator(
         image_shape, m.d_features, norm=m.d_norm,
         use_bias=m.d_norm != 'batch', axis_name=axis_name,
         conv_impl=conv_impl, fc_hidden=m.d_fc_hidden,
-        double_backward=config.loss.penalty != 'none', **heads)
+        double_backward=config.loss.penalty != 'none',
+        minibatch_std=m.minibatch_std, **heads)
   else:
     raise ValueError(f"unknown config.model.discriminator {m.discriminator!r}:"
                      " use 'mlp' or 'dcgan'")

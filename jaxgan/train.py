@@ -9,6 +9,7 @@ over a Mesh with axis 'data' and the batch and noise are sharded on it; under
 """
 
 import functools
+import inspect
 import math
 import os
 import signal
@@ -79,14 +80,58 @@ def validate_config(config: ml_collections.ConfigDict):
   if min(config.model.info_categorical, config.model.info_continuous) < 0:
     raise ValueError('config.model.info_categorical and info_continuous count '
                      'codes: use 0 or more')
+  pack = config.model.pack
+  if pack < 1:
+    raise ValueError('config.model.pack must be at least 1 (1: no packing)')
+  if config.train.batch_size % pack:
+    raise ValueError(f'config.train.batch_size ({config.train.batch_size}) '
+                     f'must divide by config.model.pack ({pack}): the critic '
+                     'sees batch_size / pack packed examples')
+  if pack > 1 and (config.model.conditioning != 'none' or
+                   config.model.aux_classifier or config.model.info_categorical
+                   or config.model.info_continuous):
+    raise ValueError('config.model.pack > 1 packs unlabelled examples; it '
+                     'does not combine with class conditioning, ACGAN or '
+                     'InfoGAN heads (set pack=1)')
+  for name in ('train.unroll_steps', 'train.instance_noise',
+               'train.instance_noise_steps', 'model.minibatch_std'):
+    section, key = name.split('.')
+    if config[section][key] < 0:
+      raise ValueError(f'config.{name} must be 0 (off) or more')
 
 
-def make_optimizer(spec: ml_collections.ConfigDict) -> optax.GradientTransformation:
+def make_optimizer(spec: ml_collections.ConfigDict,
+                   differentiable: bool = False) -> optax.GradientTransformation:
+  """optax.<spec.name>(**rest of spec).
+
+  differentiable=True is for optimizer steps that are themselves
+  differentiated (the unrolled critic): Adam-like optimizers get
+  eps_root=1e-8 unless set, so that the square root of the second moment has
+  a finite derivative where a gradient entry is exactly 0 (optax's advice
+  for differentiating through Adam). The optimizer state is the same.
+  """
   kwargs = dict(spec)
   name = kwargs.pop('name')
   if not hasattr(optax, name):
     raise ValueError(f'unknown optimizer optax.{name}')
-  return getattr(optax, name)(**kwargs)
+  factory = getattr(optax, name)
+  if (differentiable and 'eps_root' in inspect.signature(factory).parameters
+      and not kwargs.get('eps_root')):
+    kwargs['eps_root'] = 1e-8
+  return factory(**kwargs)
+
+
+def instance_noise_std(config: ml_collections.ConfigDict, step) -> jax.Array:
+  """The instance noise's standard deviation at `step` (a traced int ok).
+
+  config.train.instance_noise at step 0, falling linearly to 0 at step
+  config.train.instance_noise_steps and 0 after it; constant when that is 0.
+  """
+  std = jnp.float32(config.train.instance_noise)
+  steps = config.train.instance_noise_steps
+  if steps:
+    std = std * jnp.clip(1.0 - jnp.asarray(step, jnp.float32) / steps, 0.0, 1.0)
+  return std
 
 
 class GAN:
@@ -108,6 +153,9 @@ class GAN:
         config, sample_shape, axis_name)
     self.g_tx = make_optimizer(config.train.g_optimizer)
     self.d_tx = make_optimizer(config.train.d_optimizer)
+    self.d_tx_unrolled = make_optimizer(config.train.d_optimizer,
+                                        differentiable=True)
+    self.pack = config.model.pack
     gan_loss = losses.GAN_LOSSES[config.loss.name]
     self.d_loss_fn = gan_loss.discriminator
     if gan_loss.outputs_logits:
@@ -180,14 +228,18 @@ class GAN:
       return fake, updates
     return self.generator.apply(variables, z, labels, train=train), g_state
 
-  def discriminate(self, d_params, d_state, x, labels=None):
+  def discriminate(self, d_params, d_state, x, labels=None, packed=False):
     """D(x[, labels]) in training mode -> (scores (B,), heads, new d_state).
 
     `heads`: ACGAN's class logits and InfoGAN's Q outputs ({} when none).
     Labels reach the discriminator only when it is conditioned on them.
+    With PacGAN packing (config.model.pack = m) D scores B / m packed
+    examples; `packed`: x is packed already.
     """
     variables = {'params': d_params, **d_state}
     labels = labels if self.d_sees_labels else None
+    if not packed:
+      x = models.pack_samples(x, self.pack)
     if d_state:
       out, d_state = self.discriminator.apply(variables, x, labels, train=True,
                                               mutable=['batch_stats'])
@@ -224,7 +276,8 @@ class GAN:
     """Initial state (single device, unreplicated)."""
     g_key, d_key = jax.random.split(key)
     z = jnp.zeros((2, models.latent_size(self.config)))
-    x = jnp.zeros((2,) + self.sample_shape)
+    x = models.pack_samples(jnp.zeros((2 * self.pack,) + self.sample_shape),
+                            self.pack)
     labels = jnp.zeros((2,), jnp.int32) if self.num_classes else None
     g_vars = self.generator.init(g_key, z, labels, train=False)
     d_vars = self.discriminator.init(
@@ -241,12 +294,21 @@ class GAN:
 
   # --- The updates ---------------------------------------------------------
 
+  def add_instance_noise(self, x, noise_std, key):
+    """x + noise_std * N(0, 1) (x itself when instance noise is off)."""
+    if not self.config.train.instance_noise:
+      return x
+    return x + noise_std * self._draw(key, jax.random.normal, x.shape[1:])
+
   def critic_loss(self, d_params, d_state, real, real_labels, fake,
-                  fake_latent, key):
+                  fake_latent, key, noise_std=0.0):
     """Critic loss with penalty and heads -> (loss, (new d_state, metrics)).
 
-    `fake_latent`: the generator inputs that made `fake` (see `latent`).
+    `fake_latent`: the generator inputs that made `fake` (see `latent`);
+    `noise_std`: the instance noise's standard deviation at this step.
     """
+    real = self.add_instance_noise(real, noise_std, jax.random.fold_in(key, 1))
+    fake = self.add_instance_noise(fake, noise_std, jax.random.fold_in(key, 2))
     fake_labels = fake_latent.get('labels')
     real_scores, real_heads, d_state = self.discriminate(
         d_params, d_state, real, real_labels)
@@ -266,10 +328,13 @@ class GAN:
       metrics.update({f'd_fake_{k}': v for k, v in fake_metrics.items()})
     penalty_name = self.config.loss.penalty
     if penalty_name != 'none':
+      # Per packed example: the critic's input is the packed one.
       critic_fn = lambda x: self.discriminate(d_params, d_state, x,
-                                              real_labels)[0]
+                                              real_labels, packed=True)[0]
+      real = models.pack_samples(real, self.pack)
       if penalty_name == 'gradient_penalty':
-        epsilon = self._draw(key, jax.random.uniform, ())
+        fake = models.pack_samples(fake, self.pack)
+        epsilon = self._draw(key, jax.random.uniform, ())[:real.shape[0]]
         penalty = losses.gradient_penalty(critic_fn, real, fake, epsilon)
       else:
         penalty = losses.r1_penalty(critic_fn, real)
@@ -279,21 +344,23 @@ class GAN:
     return loss, (d_state, metrics)
 
   def critic_update(self, d_params, d_state, d_opt_state, real, real_labels,
-                    fake, fake_latent, key):
+                    fake, fake_latent, key, noise_std=0.0, tx=None):
     """One optimizer step of the critic on a real and a fake batch."""
     grads, (d_state, metrics) = jax.grad(self.critic_loss, has_aux=True)(
-        d_params, d_state, real, real_labels, fake, fake_latent, key)
+        d_params, d_state, real, real_labels, fake, fake_latent, key,
+        noise_std)
     grads = self._mean(grads)
     d_state = self._mean(d_state)
-    updates, d_opt_state = self.d_tx.update(grads, d_opt_state, d_params)
+    tx = tx or self.d_tx
+    updates, d_opt_state = tx.update(grads, d_opt_state, d_params)
     d_params = optax.apply_updates(d_params, updates)
     if self.config.loss.weight_clip > 0:
       d_params = losses.clip_weights(d_params, self.config.loss.weight_clip)
     metrics['d_grad_norm'] = optax.tree.norm(grads)
     return d_params, d_state, d_opt_state, metrics
 
-  def iteration(self, state: GANState, real_batches,
-                real_labels=None) -> tuple[GANState, dict]:
+  def iteration(self, state: GANState, real_batches, real_labels=None,
+                base_key=None) -> tuple[GANState, dict]:
     """One GAN iteration: n_critic critic updates, then one generator update.
 
     `real_batches` holds one real batch per critic update, (n_critic, B, ...),
@@ -301,11 +368,22 @@ class GAN:
     As in pytorch/examples' DCGAN, the generator update reuses the fake batch
     of the last critic update: one generator forward pass serves both, and
     the generator's gradient flows through the freshly updated critic.
+
+    With config.train.unroll_steps = k (Unrolled GAN, Metz et al. 2017, eq.
+    5-6), the generator's loss is taken against a copy of the critic advanced
+    k more optimizer steps on the last real batch and the generator's fake
+    batch, differentiated through those steps (a `lax.scan`), so G also sees
+    how D would answer its move; the critic itself keeps its ordinary update.
+    `base_key` (a PRNG key) replaces `jax.random.key(config.seed)`, e.g. to
+    vmap an iteration over seeds.
     """
     config = self.config
     n_critic = config.train.n_critic
-    key = jax.random.fold_in(jax.random.key(config.seed), state.step)
+    if base_key is None:
+      base_key = jax.random.key(config.seed)
+    key = jax.random.fold_in(base_key, state.step)
     keys = jax.random.split(key, 2 * n_critic)
+    noise_std = instance_noise_std(config, state.step)
     real_batches = input_pipeline.to_model_input(real_batches)
     if not self.num_classes:
       real_labels = None  # Not used: the scan carries no dummy.
@@ -321,7 +399,7 @@ class GAN:
                                     latent.get('labels'))
       d_params, d_state, d_opt_state, metrics = self.critic_update(
           d_params, d_state, d_opt_state, real, labels, fake, latent,
-          penalty_key)
+          penalty_key, noise_std)
       return (d_params, d_state, d_opt_state, g_state), metrics
 
     carry = (state.d_params, state.d_state, state.d_opt_state, state.g_state)
@@ -340,14 +418,38 @@ class GAN:
         lambda p: self.generate(p, g_state, latent['z'], fake_labels),
         state.g_params)
     g_state = self._mean(g_state)
+    last_real = real_batches[-1]
+    last_labels = None if real_labels is None else real_labels[-1]
     d_params, d_state, d_opt_state, metrics = self.critic_update(
-        d_params, d_state, d_opt_state, real_batches[-1],
-        None if real_labels is None else real_labels[-1],
-        jax.lax.stop_gradient(fake), latent, keys[-1])
+        d_params, d_state, d_opt_state, last_real, last_labels,
+        jax.lax.stop_gradient(fake), latent, keys[-1], noise_std)
+    g_key = jax.random.fold_in(keys[-1], 3)
+
+    def unrolled_critic(fake):
+      """The critic after unroll_steps more steps, as a function of fake."""
+
+      def unroll(carry, unroll_key):
+        params, d_state, opt_state = carry
+        params, d_state, opt_state, _ = self.critic_update(
+            params, d_state, opt_state, last_real, last_labels, fake, latent,
+            unroll_key, noise_std, tx=self.d_tx_unrolled)
+        return (params, d_state, opt_state), None
+
+      unroll_keys = jax.random.split(jax.random.fold_in(g_key, 1),
+                                     config.train.unroll_steps)
+      (params, unrolled_state, _), _ = jax.lax.scan(
+          unroll, (d_params, d_state, d_opt_state), unroll_keys)
+      return params, unrolled_state
 
     def generator_loss(fake):
-      scores, heads, new_d_state = self.discriminate(d_params, d_state, fake,
-                                                     fake_labels)
+      params, critic_state = d_params, d_state
+      if config.train.unroll_steps:
+        params, critic_state = unrolled_critic(fake)
+      seen = self.add_instance_noise(fake, noise_std, g_key)
+      scores, heads, new_d_state = self.discriminate(params, critic_state,
+                                                     seen, fake_labels)
+      if config.train.unroll_steps:
+        new_d_state = d_state  # The unrolled copy's statistics are dropped.
       loss = self.g_loss_fn(scores)
       head_terms, head_metrics = self.head_losses(heads, fake_labels, latent)
       return loss + head_terms, (loss, new_d_state, head_metrics)
@@ -365,6 +467,8 @@ class GAN:
                                            1.0 - decay)
                   if decay > 0 else g_params)
     metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
+    if config.train.instance_noise:
+      metrics['instance_noise'] = noise_std
     metrics.update({f'g_{k}': v for k, v in g_head_metrics.items()})
     metrics = self._mean(metrics)
     metrics['finite'] = jnp.all(jnp.stack(

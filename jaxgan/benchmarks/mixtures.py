@@ -1,0 +1,226 @@
+r"""The 2D-mixture mode-collapse benchmark of VEEGAN and PacGAN, rerun.
+
+  python -m jaxgan.benchmarks.mixtures \
+      --methods=gan,unrolled,pacgan2,pacgan4,wgan_gp,instance_noise \
+      --datasets=ring8,grid25 --seeds=5
+
+trains every (method, dataset) with `configs/mixtures.py` for each seed,
+draws 2,500 samples from each final generator, and prints the modes captured,
+the share of high-quality samples and the reverse KL (`metrics.mixture_modes`:
+a sample is high quality within 3 standard deviations of its nearest mode, a
+mode is captured when it is the nearest mode of a high-quality sample) as mean
++- standard error over seeds, beside the published numbers: VEEGAN's Table 1
+(Srivastava et al. 2017) and PacGAN's Table 1 (Lin et al. 2018).
+
+The seeds of one (method, dataset) train together: one compiled program
+vmaps the GAN iteration (`train.GAN.iteration`, the trainer's own maths) over
+seeds and scans it over steps, drawing fresh mixture points on the device.
+Each finished (method, dataset) is appended to --out as one JSON line and
+skipped when the command is run again, so an interrupted benchmark resumes.
+--figure draws the first seed's samples of every row over the mixture.
+"""
+
+import json
+import math
+import os
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from jaxgan import input_pipeline
+from jaxgan import metrics
+from jaxgan import train
+
+_METHODS = flags.DEFINE_list(
+    'methods', 'gan,unrolled,pacgan2,pacgan4,wgan_gp,instance_noise',
+    'Methods of configs/mixtures.py to train.')
+_DATASETS = flags.DEFINE_list('datasets', 'ring8,grid25', 'Mixtures.')
+_SEEDS = flags.DEFINE_integer('seeds', 5, 'Seeds per (method, dataset).')
+_STEPS = flags.DEFINE_integer(
+    'steps', 0, 'Training iterations (0: the config\'s num_steps).')
+_OUT = flags.DEFINE_string('out', 'runs/mixtures/results.jsonl',
+                           'JSON lines of finished rows; rerunning resumes.')
+_FIGURE = flags.DEFINE_string('figure', 'runs/mixtures/samples.png',
+                              'Samples of the first seed per row ("": none).')
+_SAMPLES = flags.DEFINE_integer('num_samples', 2500,
+                                'Samples evaluated per seed (VEEGAN: 2,500).')
+
+# (modes captured, % high quality) as published; None: not reported.
+PUBLISHED = {
+    ('gan', 'ring8'): {'VEEGAN': (1.0, 99.3), 'PacGAN': (6.3, 98.2)},
+    ('gan', 'grid25'): {'VEEGAN': (3.3, 0.5), 'PacGAN': (17.3, 94.8)},
+    ('unrolled', 'ring8'): {'VEEGAN': (7.6, 35.6)},
+    ('unrolled', 'grid25'): {'VEEGAN': (23.6, 16.0)},
+    ('pacgan4', 'ring8'): {'PacGAN': (7.8, 95.9)},
+    ('pacgan4', 'grid25'): {'PacGAN': (24.8, 93.6)},
+}
+
+
+def load_config(method: str, dataset: str):
+  """configs/mixtures.py for `dataset,method` (found beside the package)."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  path = os.path.join(os.path.dirname(__file__), '..', '..', 'configs',
+                      'mixtures.py')
+  spec = importlib.util.spec_from_file_location('mixtures_config', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  return module.get_config(f'{dataset},{method}')
+
+
+def train_seeds(config, seeds, num_steps: int, num_samples: int = 2500):
+  """Trains one config for every seed at once -> samples (S, N, 2), finite.
+
+  Seed s initialises with key(s) and draws its data and noise from it; the
+  iteration is `train.GAN.iteration` with `base_key` = key(s). Samples come
+  from the EMA of the generator when config.train.ema_decay > 0.
+  """
+  gan = train.GAN(config, (2,))
+  modes, std = input_pipeline.mixture_modes(config.data.name)
+  modes = jnp.asarray(modes, jnp.float32)
+  shape = (config.train.n_critic, config.train.batch_size)
+
+  def run(seed):
+    base = jax.random.key(seed)
+    init_key, data_key, sample_key = jax.random.split(base, 3)
+    state = gan.init(init_key)
+
+    def body(state, _):
+      key = jax.random.fold_in(data_key, state.step)
+      index_key, noise_key = jax.random.split(key)
+      real = (modes[jax.random.randint(index_key, shape, 0, len(modes))] +
+              std * jax.random.normal(noise_key, shape + (2,)))
+      state, step_metrics = gan.iteration(state, real, base_key=base)
+      return state, step_metrics['finite']
+
+    state, finite = jax.lax.scan(body, state, None, length=num_steps)
+    z = jax.random.normal(sample_key,
+                          (num_samples, config.model.latent_dim))
+    params = state.ema_params if config.train.ema_decay else state.g_params
+    samples, _ = gan.generate(params, state.g_state, z, train=False)
+    return samples, jnp.all(finite)
+
+  samples, finite = jax.jit(jax.vmap(run))(jnp.asarray(seeds, jnp.uint32))
+  return np.asarray(samples), np.asarray(finite)
+
+
+def evaluate(samples, dataset: str) -> list[dict]:
+  modes, std = input_pipeline.mixture_modes(dataset)
+  out = []
+  for seed_samples in samples:
+    m = metrics.mixture_modes(seed_samples, modes, std)
+    out.append({'modes': m['modes'], 'high_quality': m['high_quality'],
+                'reverse_kl': m['reverse_kl']})
+  return out
+
+
+def mean_se(values) -> tuple[float, float]:
+  values = np.asarray(values, np.float64)
+  if not np.all(np.isfinite(values)):
+    return float('inf'), float('nan')
+  if len(values) < 2:
+    return float(values.mean()), float('nan')
+  return float(values.mean()), float(values.std(ddof=1) / math.sqrt(len(values)))
+
+
+def table(rows: list[dict]) -> str:
+  """Markdown table: measured mean +- standard error, published beside."""
+  lines = ['| method | dataset | seeds | steps | modes | high quality % | '
+           'reverse KL | published (modes / HQ %) | wall s |',
+           '|---|---|---|---|---|---|---|---|---|']
+  for row in rows:
+    per_seed = row['per_seed']
+    cells = []
+    for key, scale in (('modes', 1), ('high_quality', 100),
+                       ('reverse_kl', 1)):
+      mean, se = mean_se([r[key] * scale for r in per_seed])
+      cells.append(f'{mean:.1f} +- {se:.1f}' if key != 'reverse_kl' else
+                   f'{mean:.2f} +- {se:.2f}')
+    published = PUBLISHED.get((row['method'], row['dataset']), {})
+    ref = '; '.join(f'{paper} {m:g} / {hq:g}'
+                    for paper, (m, hq) in published.items()) or '-'
+    lines.append(f"| {row['method']} | {row['dataset']} | {len(per_seed)} | "
+                 f"{row['steps']} | {' | '.join(cells)} | {ref} | "
+                 f"{row['wall_s']:.0f} |")
+  return '\n'.join(lines)
+
+
+def draw(path: str, rows: list[dict], samples: dict):
+  """One scatter plot per row (first seed) over the mixture's modes."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use('Agg')
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+  datasets = sorted({r['dataset'] for r in rows}, key=['ring8', 'grid25'].index)
+  methods = list(dict.fromkeys(r['method'] for r in rows))
+  fig, axes = plt.subplots(len(datasets), len(methods), squeeze=False,
+                           figsize=(2.2 * len(methods), 2.3 * len(datasets)))
+  for i, dataset in enumerate(datasets):
+    modes, _ = input_pipeline.mixture_modes(dataset)
+    span = np.abs(modes).max() * 1.4
+    for j, method in enumerate(methods):
+      ax = axes[i, j]
+      points = samples.get((method, dataset))
+      if points is not None:
+        ax.scatter(points[:, 0], points[:, 1], s=1, alpha=0.3, c='tab:blue')
+      ax.scatter(modes[:, 0], modes[:, 1], s=12, c='tab:red', marker='x')
+      ax.set_xlim(-span, span)
+      ax.set_ylim(-span, span)
+      ax.set_aspect('equal')
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if i == 0:
+        ax.set_title(method, fontsize=9)
+      if j == 0:
+        ax.set_ylabel(dataset, fontsize=9)
+  fig.tight_layout()
+  os.makedirs(os.path.dirname(path) or '.', exist_ok=True)
+  fig.savefig(path)
+  plt.close(fig)
+
+
+def main(argv):
+  del argv
+  seeds = list(range(_SEEDS.value))
+  done = {}
+  if os.path.exists(_OUT.value):
+    with open(_OUT.value) as f:
+      for line in f:
+        row = json.loads(line)
+        done[(row['method'], row['dataset'], row['seeds'], row['steps'])] = row
+  os.makedirs(os.path.dirname(_OUT.value) or '.', exist_ok=True)
+  rows, first_samples = [], {}
+  for dataset in _DATASETS.value:
+    for method in _METHODS.value:
+      config = load_config(method, dataset)
+      steps = _STEPS.value or config.train.num_steps
+      key = (method, dataset, len(seeds), steps)
+      if key in done:
+        rows.append(done[key])
+        first_samples[(method, dataset)] = np.asarray(done[key]['samples'])
+        continue
+      start = time.perf_counter()
+      samples, finite = train_seeds(config, seeds, steps, _SAMPLES.value)
+      row = {'method': method, 'dataset': dataset, 'seeds': len(seeds),
+             'steps': steps, 'wall_s': time.perf_counter() - start,
+             'finite': finite.tolist(), 'per_seed': evaluate(samples, dataset),
+             'samples': samples[0].round(4).tolist()}
+      with open(_OUT.value, 'a') as f:
+        f.write(json.dumps(row) + '\n')
+      rows.append(row)
+      first_samples[(method, dataset)] = samples[0]
+      print(table([row]).splitlines()[-1], flush=True)
+      if not finite.all():
+        logging.warning('%s on %s: non-finite metrics in seeds %s', method,
+                        dataset, [s for s, ok in zip(seeds, finite) if not ok])
+  print(table(rows))
+  if _FIGURE.value:
+    draw(_FIGURE.value, rows, first_samples)
+    print(f'figure: {_FIGURE.value}')
+
+
+if __name__ == '__main__':
+  app.run(main)
