@@ -211,7 +211,6 @@ class DownConv(nn.Module):
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
     batch, height, width, _ = x.shape
     out_h, out_w = height // 2, width // 2
-    xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
     if self.impl == 'conv':
       y = jax.lax.conv_general_dilated(
           x, kernel, (2, 2), ((1, 1), (1, 1)),
@@ -229,6 +228,7 @@ class DownConv(nn.Module):
       # derivative (WGAN-GP's penalty), where the caller turns it off.
       k = kernel.reshape(2, 2, 2, 2, channels, self.features)  # di pi dj pj
       k = k.transpose(1, 3, 4, 0, 2, 5).reshape(4 * channels, -1)
+      xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
       cells = xp.reshape(batch, out_h + 1, 2, out_w + 1, 2, channels)
       cells = cells.transpose(0, 1, 3, 2, 4, 5)
       t = jnp.dot(cells.reshape(-1, 4 * channels), k).reshape(
@@ -236,9 +236,7 @@ class DownConv(nn.Module):
       y = sum(t[:, i:i + out_h, j:j + out_w, i, j]
               for i in (0, 1) for j in (0, 1))
     else:
-      taps = [xp[:, i:i + 2 * out_h - 1:2, j:j + 2 * out_w - 1:2]
-              for i in range(4) for j in range(4)]
-      patches = jnp.concatenate(taps, axis=-1)  # (B, h, w, 16 * in)
+      patches = _stride2_windows(x)  # (B, h, w, 16 * in)
       y = jnp.dot(patches.reshape(-1, 16 * channels),
                   kernel.reshape(16 * channels, self.features))
       y = y.reshape(batch, out_h, out_w, self.features)
@@ -264,7 +262,6 @@ class UpConv(nn.Module):
   use_bias: bool = False
   kernel_init: Any = dcgan_init
   impl: str = 'conv'
-  space_to_depth: bool = True
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -317,13 +314,18 @@ def _upconv_phases(x, kernel):
   return _interleave(phase)
 
 
-def _output_taps(dy):
-  """(B, 2H, 2W, C) -> (B, H, W, 16 C): the 4x4 stride-2 window (pad 1) of
-  every input pixel of a transposed convolution, taps in row-major order."""
-  _, out_h, out_w, _ = dy.shape
-  dp = jnp.pad(dy, ((0, 0), (1, 1), (1, 1), (0, 0)))
-  return jnp.concatenate([dp[:, i:i + out_h - 1:2, j:j + out_w - 1:2]
-                          for i in range(4) for j in range(4)], axis=-1)
+def _stride2_windows(x):
+  """(B, H, W, C) -> (B, H // 2, W // 2, 16 C): im2col of a 4x4 stride-2
+  convolution with padding 1, taps in row-major order, then channels.
+
+  DownConv's patches, and in `_wide_upconv`'s backward pass the windows of
+  the output gradient that each input pixel of a transposed convolution saw.
+  """
+  _, height, width, _ = x.shape
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  return jnp.concatenate(
+      [xp[:, i:i + 2 * (height // 2) - 1:2, j:j + 2 * (width // 2) - 1:2]
+       for i in range(4) for j in range(4)], axis=-1)
 
 
 # A transposed convolution's input gradient is the strided convolution of the
@@ -345,7 +347,7 @@ def _wide_upconv_fwd(x, kernel):
 def _wide_upconv_bwd(residuals, dy):
   x, kernel = residuals
   _, _, channels, features = kernel.shape
-  taps = _output_taps(dy).reshape(-1, 16 * features)
+  taps = _stride2_windows(dy).reshape(-1, 16 * features)
   flipped = kernel[::-1, ::-1].transpose(0, 1, 3, 2)  # (4, 4, out, in)
   dx = jnp.dot(taps, flipped.reshape(16 * features, channels))
   dk = jnp.dot(x.reshape(-1, channels).T, taps)  # (in, 16 out)

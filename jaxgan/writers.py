@@ -51,17 +51,24 @@ def scatter_plot(path, points: np.ndarray, modes: np.ndarray, std: float,
   matplotlib.use('Agg')
   import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
   fig, ax = plt.subplots(figsize=(4, 4), dpi=100)
-  ax.scatter(points[:, 0], points[:, 1], s=2, alpha=0.4, c='tab:blue',
-             label='generated')
-  ax.scatter(modes[:, 0], modes[:, 1], s=30, c='tab:red', marker='x',
-             label=f'modes (std {std})')
-  span = np.abs(modes).max() * 1.5
-  ax.set_xlim(-span, span)
-  ax.set_ylim(-span, span)
-  ax.set_aspect('equal')
+  draw_mixture(ax, points, modes, std)
   ax.set_title(title)
   ax.legend(loc='upper right', fontsize=7)
   _save_figure(fig, path)
+
+
+def draw_mixture(ax, points, modes: np.ndarray, std: float, size: float = 2,
+                 margin: float = 1.5):
+  """Generated 2D points (blue) and the mixture's modes (red) on `ax`."""
+  if points is not None:
+    ax.scatter(points[:, 0], points[:, 1], s=size, alpha=0.4, c='tab:blue',
+               label='generated')
+  ax.scatter(modes[:, 0], modes[:, 1], s=15 * size, c='tab:red', marker='x',
+             label=f'modes (std {std})')
+  span = np.abs(modes).max() * margin
+  ax.set_xlim(-span, span)
+  ax.set_ylim(-span, span)
+  ax.set_aspect('equal')
 
 
 def _save_figure(fig, path):

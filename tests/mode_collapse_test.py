@@ -35,6 +35,13 @@ def _real(config, seed=0):
                                       config.train.batch_size, 2)), jnp.float32)
 
 
+def _gan_and_batches(config):
+  """(GAN, initial state, a real and a fake batch) of 2D points."""
+  gan = train.GAN(config, (2,))
+  state = gan.init(jax.random.key(0))
+  return gan, state, _real(config)[0], _real(config, 1)[0]
+
+
 def test_unrolled_generator_update_equals_a_hand_written_two_step_unroll():
   config = _tiny_points(unroll_steps=2)
   gan = train.GAN(config, (2,))
@@ -157,9 +164,7 @@ def test_packing_with_gradient_penalty_is_per_packed_example():
   config = mixtures.get_config('ring8,wgan_gp')
   config.model.pack = 2
   config.train.batch_size = 8
-  gan = train.GAN(config, (2,))
-  state = gan.init(jax.random.key(0))
-  real, fake = _real(config)[0], _real(config, 1)[0]
+  gan, state, real, fake = _gan_and_batches(config)
   _, (_, got) = gan.critic_loss(state.d_params, {}, real, None, fake, {},
                                 jax.random.key(3))
   critic = lambda x: gan.discriminate(state.d_params, {}, x, packed=True)[0]
@@ -184,9 +189,7 @@ def test_instance_noise_schedule():
 def test_instance_noise_reaches_the_critic_and_is_reported():
   config = mixtures.get_config('ring8,instance_noise')
   config.train.batch_size = 64
-  gan = train.GAN(config, (2,))
-  state = gan.init(jax.random.key(0))
-  real, fake = _real(config)[0], _real(config, 1)[0]
+  gan, state, real, fake = _gan_and_batches(config)
   args = (state.d_params, {}, real, None, fake, {}, jax.random.key(2))
   quiet = gan.critic_loss(*args, noise_std=0.0)[0]
   noisy = gan.critic_loss(*args, noise_std=1.0)[0]

@@ -35,6 +35,7 @@ import numpy as np
 from jaxgan import input_pipeline
 from jaxgan import metrics
 from jaxgan import train
+from jaxgan import writers
 
 _METHODS = flags.DEFINE_list(
     'methods', 'gan,unrolled,pacgan2,pacgan4,wgan_gp,instance_noise',
@@ -159,17 +160,11 @@ def draw(path: str, rows: list[dict], samples: dict):
   fig, axes = plt.subplots(len(datasets), len(methods), squeeze=False,
                            figsize=(2.2 * len(methods), 2.3 * len(datasets)))
   for i, dataset in enumerate(datasets):
-    modes, _ = input_pipeline.mixture_modes(dataset)
-    span = np.abs(modes).max() * 1.4
+    modes, std = input_pipeline.mixture_modes(dataset)
     for j, method in enumerate(methods):
       ax = axes[i, j]
-      points = samples.get((method, dataset))
-      if points is not None:
-        ax.scatter(points[:, 0], points[:, 1], s=1, alpha=0.3, c='tab:blue')
-      ax.scatter(modes[:, 0], modes[:, 1], s=12, c='tab:red', marker='x')
-      ax.set_xlim(-span, span)
-      ax.set_ylim(-span, span)
-      ax.set_aspect('equal')
+      writers.draw_mixture(ax, samples.get((method, dataset)), modes, std,
+                           size=1, margin=1.4)
       ax.set_xticks([])
       ax.set_yticks([])
       if i == 0:
