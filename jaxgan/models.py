@@ -191,16 +191,20 @@ class DownConv(nn.Module):
   """4x4 stride-2 convolution with padding 1 (PyTorch's Conv2d(4, 2, 1)).
 
   Parameters `kernel` (4, 4, in, features) and `bias`, as `nn.Conv`.
-  impl='conv' is `lax.conv_general_dilated`. impl='matmul' gathers the 16
-  taps with strided slices (im2col) and contracts them in one dot, or, for
-  wide layers on large maps, multiplies space-to-depth cells by the kernel and
-  adds shifted products (see below).
+  impl='conv' is `lax.conv_general_dilated`. impl='matmul' (the CPU form)
+  picks per layer shape what was fastest on a 2-core CPU (forward + backward,
+  benchmarks/README.md): for wide layers on large maps, space-to-depth cells
+  times the kernel plus shifted products (see below); for wide layers on
+  small maps, XLA's own convolution; otherwise the 16 taps gathered with
+  strided slices (im2col) and contracted in one dot. `double_backward` (the
+  critic of a gradient penalty, differentiated twice) always takes im2col:
+  the other two were slower under a second derivative.
   """
   features: int
   use_bias: bool = False
   kernel_init: Any = dcgan_init
   impl: str = 'conv'
-  space_to_depth: bool = True
+  double_backward: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -209,37 +213,20 @@ class DownConv(nn.Module):
     kernel = self.param('kernel', self.kernel_init,
                         (4, 4, channels, self.features))
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    batch, height, width, _ = x.shape
-    out_h, out_w = height // 2, width // 2
-    if self.impl == 'conv':
-      y = jax.lax.conv_general_dilated(
-          x, kernel, (2, 2), ((1, 1), (1, 1)),
-          dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-    elif (self.space_to_depth and channels >= 32 and
-          height % 2 == width % 2 == 0 and
+    _, height, width, _ = x.shape
+    out_h = height // 2
+    wide = channels >= 32 and not self.double_backward
+    if self.impl == 'conv' or (wide and channels >= 64 and out_h <= 8 and
+                               self.features <= 256):
+      # XLA:CPU's convolution beats both matmul forms on 4x4 and 8x8 outputs
+      # of 64-128 input channels (dcgan32's 16x16 64 -> 128: 62 vs 82 ms
+      # forward + backward), not at 512 outputs or on larger maps.
+      y = _down_conv_xla(x, kernel)
+    elif (wide and height % 2 == width % 2 == 0 and
           (out_h >= 16 or (out_h >= 8 and self.features <= 128))):
-      # Space-to-depth turns the padded input into (h + 1, w + 1) cells of
-      # 2x2 pixels; output (m, n) sees cells (m + di, n + dj), di, dj in
-      # {0, 1}. One dot multiplies every cell by all four cell-taps at once
-      # and the output adds four shifted slices of the products: no im2col
-      # copy, but ((h + 1) / h)^2 extra FLOPs for an h x h output. Measured
-      # on a 2-core CPU (benchmarks/README.md): faster than im2col from h = 16
-      # on, and at h = 8 up to 128 output channels; slower under a second
-      # derivative (WGAN-GP's penalty), where the caller turns it off.
-      k = kernel.reshape(2, 2, 2, 2, channels, self.features)  # di pi dj pj
-      k = k.transpose(1, 3, 4, 0, 2, 5).reshape(4 * channels, -1)
-      xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
-      cells = xp.reshape(batch, out_h + 1, 2, out_w + 1, 2, channels)
-      cells = cells.transpose(0, 1, 3, 2, 4, 5)
-      t = jnp.dot(cells.reshape(-1, 4 * channels), k).reshape(
-          batch, out_h + 1, out_w + 1, 2, 2, self.features)
-      y = sum(t[:, i:i + out_h, j:j + out_w, i, j]
-              for i in (0, 1) for j in (0, 1))
+      y = _down_conv_s2d(x, kernel)
     else:
-      patches = _stride2_windows(x)  # (B, h, w, 16 * in)
-      y = jnp.dot(patches.reshape(-1, 16 * channels),
-                  kernel.reshape(16 * channels, self.features))
-      y = y.reshape(batch, out_h, out_w, self.features)
+      y = _down_conv_im2col(x, kernel)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,))
     return y
@@ -312,6 +299,45 @@ def _upconv_phases(x, kernel):
     return out.reshape(batch, height, width, -1)
 
   return _interleave(phase)
+
+
+def _down_conv_xla(x, kernel):
+  return jax.lax.conv_general_dilated(
+      x, kernel, (2, 2), ((1, 1), (1, 1)),
+      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+
+
+def _down_conv_im2col(x, kernel):
+  """DownConv as the 16 taps gathered by strided slices and one dot."""
+  batch, height, width, channels = x.shape
+  patches = _stride2_windows(x)  # (B, h, w, 16 * in)
+  y = jnp.dot(patches.reshape(-1, 16 * channels),
+              kernel.reshape(16 * channels, -1))
+  return y.reshape(batch, height // 2, width // 2, -1)
+
+
+def _down_conv_s2d(x, kernel):
+  """DownConv by space-to-depth (even H and W).
+
+  The padded input becomes (h + 1, w + 1) cells of 2x2 pixels; output (m, n)
+  sees cells (m + di, n + dj), di, dj in {0, 1}. One dot multiplies every cell
+  by all four cell-taps at once and the output adds four shifted slices of the
+  products: no im2col copy, but ((h + 1) / h)^2 extra FLOPs for an h x h
+  output. Measured on a 2-core CPU (benchmarks/README.md): faster than im2col
+  from h = 16 on, and at h = 8 up to 128 output channels; slower under a
+  second derivative.
+  """
+  batch, height, width, channels = x.shape
+  out_h, out_w, features = height // 2, width // 2, kernel.shape[-1]
+  k = kernel.reshape(2, 2, 2, 2, channels, features)  # di pi dj pj
+  k = k.transpose(1, 3, 4, 0, 2, 5).reshape(4 * channels, 4 * features)
+  xp = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)))
+  cells = xp.reshape(batch, out_h + 1, 2, out_w + 1, 2, channels)
+  cells = cells.transpose(0, 1, 3, 2, 4, 5)
+  t = jnp.dot(cells.reshape(-1, 4 * channels), k).reshape(
+      batch, out_h + 1, out_w + 1, 2, 2, features)
+  return sum(t[:, i:i + out_h, j:j + out_w, i, j]
+             for i in (0, 1) for j in (0, 1))
 
 
 def _stride2_windows(x):
@@ -522,7 +548,7 @@ class DCGANDiscriminator(nn.Module):
   info_continuous: int = 0
   fc_hidden: int = 0
   # Set when the loss differentiates the critic twice (a gradient penalty):
-  # DownConv's space-to-depth form is slower there.
+  # DownConv's matmul form then keeps to im2col (faster there).
   double_backward: bool = False
   # > 0: a minibatch-std channel over groups of this size (`minibatch_std`)
   # enters the last convolution, as in ProGAN's last block.
@@ -544,7 +570,7 @@ class DCGANDiscriminator(nn.Module):
       if self.minibatch_std and i == num_down - 1:
         x = minibatch_std(x, self.minibatch_std)
       x = DownConv(features, use_bias=self.use_bias, impl=self.conv_impl,
-                   space_to_depth=not self.double_backward,
+                   double_backward=self.double_backward,
                    dtype=self.dtype)(x)
       if i > 0:
         x = _norm(self.norm, train, self.axis_name, self.dtype)(x)

@@ -143,9 +143,11 @@ def test_upconv_gradients_equal_the_transposed_convolutions(features):
 
 @pytest.mark.parametrize('impl', ['conv', 'matmul'])
 @pytest.mark.parametrize('size,channels', [((8, 8), 3), ((7, 13), 3),
-                                           ((16, 18), 32), ((17, 16), 32)])
+                                           ((16, 18), 32), ((17, 16), 32),
+                                           ((16, 16), 64)])
 def test_downconv_equals_the_strided_convolution(impl, size, channels):
-  # matmul: im2col, and space-to-depth cells for wide even maps from 16 up.
+  # matmul: im2col, space-to-depth cells for wide even maps from 16 up, and
+  # XLA's convolution from 64 channels on maps up to 16.
   x = jax.random.normal(jax.random.key(0), (2, *size, channels))
   down = models.DownConv(5, use_bias=True, impl=impl)
   params = down.init(jax.random.key(1), x)
