@@ -192,13 +192,12 @@ class DownConv(nn.Module):
 
   Parameters `kernel` (4, 4, in, features) and `bias`, as `nn.Conv`.
   impl='conv' is `lax.conv_general_dilated`. impl='matmul' (the CPU form)
-  picks per layer shape what was fastest on a 2-core CPU (forward + backward,
-  benchmarks/README.md): for wide layers on large maps, space-to-depth cells
-  times the kernel plus shifted products (see below); for wide layers on
-  small maps, XLA's own convolution; otherwise the 16 taps gathered with
-  strided slices (im2col) and contracted in one dot. `double_backward` (the
-  critic of a gradient penalty, differentiated twice) always takes im2col:
-  the other two were slower under a second derivative.
+  picks per layer shape what was fastest on a 2-core CPU (`_down_conv_form`):
+  space-to-depth cells times the kernel for wide layers on large maps, XLA's
+  own convolution for wide layers on small maps, otherwise the 16 taps
+  gathered with strided slices (im2col) and contracted in one dot. Set
+  `double_backward` in a critic differentiated twice (a gradient penalty):
+  it always takes im2col, the fastest there.
   """
   features: int
   use_bias: bool = False
@@ -213,20 +212,9 @@ class DownConv(nn.Module):
     kernel = self.param('kernel', self.kernel_init,
                         (4, 4, channels, self.features))
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    _, height, width, _ = x.shape
-    out_h = height // 2
-    wide = channels >= 32 and not self.double_backward
-    if self.impl == 'conv' or (wide and channels >= 64 and out_h <= 8 and
-                               self.features <= 256):
-      # XLA:CPU's convolution beats both matmul forms on 4x4 and 8x8 outputs
-      # of 64-128 input channels (dcgan32's 16x16 64 -> 128: 62 vs 82 ms
-      # forward + backward), not at 512 outputs or on larger maps.
-      y = _down_conv_xla(x, kernel)
-    elif (wide and height % 2 == width % 2 == 0 and
-          (out_h >= 16 or (out_h >= 8 and self.features <= 128))):
-      y = _down_conv_s2d(x, kernel)
-    else:
-      y = _down_conv_im2col(x, kernel)
+    form = _down_conv_form(self.impl, self.double_backward, x.shape,
+                           self.features)
+    y = form(x, kernel)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,))
     return y
@@ -299,6 +287,29 @@ def _upconv_phases(x, kernel):
     return out.reshape(batch, height, width, -1)
 
   return _interleave(phase)
+
+
+def _down_conv_form(impl, double_backward, shape, features):
+  """The DownConv function for `impl` and this layer's shapes.
+
+  The matmul (CPU) choices are per-layer timings on a 2-core CPU, forward +
+  backward (benchmarks/README.md): XLA's convolution beats both matmul forms
+  on outputs up to 8x8 from 64+ channels into up to 256 (dcgan32's 16x16
+  64 -> 128: 62 vs 82 ms), space-to-depth beats im2col on wide even maps;
+  under a second derivative im2col beats both.
+  """
+  _, height, width, channels = shape
+  out_h = height // 2
+  if impl == 'conv':
+    return _down_conv_xla
+  if double_backward or channels < 32:
+    return _down_conv_im2col
+  if channels >= 64 and out_h <= 8 and features <= 256:
+    return _down_conv_xla
+  if (height % 2 == width % 2 == 0 and
+      (out_h >= 16 or (out_h >= 8 and features <= 128))):
+    return _down_conv_s2d
+  return _down_conv_im2col
 
 
 def _down_conv_xla(x, kernel):
