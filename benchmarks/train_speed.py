@@ -13,7 +13,8 @@ generator update, on one device. Per workload and setting the table gives:
   compile      seconds of the first call (trace + compile + one iteration);
   GFLOP/iter   the model FLOPs of one iteration (see `model_flops`);
   GFLOP/s      achieved: GFLOP/iter / median, and that as a share of the
-               machine's peak, a large float32 matmul timed in the same run;
+               machine's peak, a large float32 matmul timed in the same run
+               (on an accelerator also the share of its bfloat16 peak);
   XLA GFLOP    XLA's own count for the compiled iteration (cost analysis);
   mem MiB      XLA's buffer assignment for the iteration: arguments, outputs
                not aliased to donated inputs, and temporaries;
@@ -25,8 +26,9 @@ With --torch_python (a Python that has torch, e.g. the benchmark venv of
 benchmarks/README.md), each workload's jaxgan timing alternates with a run of
 the PyTorch reference (--torch_bench, default ../shared/bench/torch_gan_bench.py
 beside the checkout) of the same workload, --rounds times, and the table adds
-PyTorch's s/iter and the speedup (PyTorch s/iter / jaxgan s/iter). --json
-appends every row as one JSON line.
+PyTorch's s/iter and the speedup (PyTorch s/iter / jaxgan s/iter). On a GPU
+the reference runs on CUDA through `torch_device.py` (under bf16 autocast
+with --dtype=bfloat16). --json appends every row as one JSON line.
 """
 
 import json
@@ -164,15 +166,20 @@ def model_flops(name: str) -> dict:
           'gflop_per_iter': per_iter / 1e9}
 
 
-def peak_gflops(n: int = 4096, repeats: int = 5) -> float:
-  """float32 GFLOP/s of an n x n matmul on the default device."""
-  a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+def peak_gflops(n: int = 4096, repeats: int = 5, dtype=jnp.float32) -> float:
+  """GFLOP/s of an n x n matmul on the default device (random operands).
+
+  At default precision, as the models run: on a GPU a float32 matmul may use
+  TF32 on the tensor cores, as XLA's default precision allows.
+  """
+  a = jax.random.normal(jax.random.key(0), (n, n), dtype)
+  b = jax.random.normal(jax.random.key(1), (n, n), dtype)
   dot = jax.jit(jnp.dot)
-  dot(a, a).block_until_ready()
+  dot(a, b).block_until_ready()
   times = []
   for _ in range(repeats):
     start = time.perf_counter()
-    dot(a, a).block_until_ready()
+    dot(a, b).block_until_ready()
     times.append(time.perf_counter() - start)
   return 2 * n**3 / float(np.median(times)) / 1e9
 
@@ -262,9 +269,21 @@ class JaxganRun:
 
 
 def run_torch(name, repeats) -> dict:
-  """One run of the PyTorch reference; its JSON result."""
-  cmd = [FLAGS.torch_python, FLAGS.torch_bench, '--model', name,
-         '--no_flop_counter']
+  """One run of the PyTorch reference; its JSON result.
+
+  On the CPU the reference script itself runs; on a GPU `torch_device.py`
+  runs its models and steps with CUDA as the default device, under bf16
+  autocast when jaxgan computes in bfloat16.
+  """
+  if jax.default_backend() == 'cpu':
+    cmd = [FLAGS.torch_python, FLAGS.torch_bench, '--model', name,
+           '--no_flop_counter']
+  else:
+    cmd = [FLAGS.torch_python,
+           os.path.join(os.path.dirname(__file__), 'torch_device.py'),
+           '--bench', FLAGS.torch_bench, '--model', name]
+    if FLAGS.dtype == 'bfloat16':
+      cmd.append('--autocast')
   if repeats:
     cmd += ['--steps', str(repeats)]
   out = subprocess.run(cmd, capture_output=True, text=True, check=False)
@@ -292,6 +311,8 @@ def _print_row(r):
         f'{r["sec_per_iter_p10"]:>7.4f}-{r["sec_per_iter_p90"]:<7.4f} '
         f'{r["compile_and_first_call_s"]:>7.1f} {r["gflop_per_iter"]:>8.2f} '
         f'{r["achieved_gflops"]:>8.1f} {100 * r["share_of_peak"]:>5.1f}% '
+        + (f'(bf16 peak: {100 * r["share_of_bf16_peak"]:.2f}%) '
+           if r['share_of_bf16_peak'] is not None else '') +
         f'{r["xla_gflop_per_iter"]:>7.2f} {r["xla_memory_mib"]:>8.1f} '
         f'{fmt(r["e2e_imgs_per_sec"], ">9.1f")} '
         f'{fmt(r["data_only_imgs_per_sec"], ">10.0f")} '
@@ -314,11 +335,16 @@ def main(argv):
                          f'{sorted(WORKLOADS)}')
   if FLAGS.torch_python and not os.path.exists(FLAGS.torch_bench):
     raise app.UsageError(f'--torch_bench {FLAGS.torch_bench} does not exist')
-  peak = peak_gflops()
+  on_cpu = jax.default_backend() == 'cpu'
+  # An accelerator needs a larger matmul to reach its peak; its bf16 peak is
+  # what mixed precision is measured against.
+  peak = peak_gflops(4096 if on_cpu else 8192)
+  peak_bf16 = None if on_cpu else peak_gflops(8192, dtype=jnp.bfloat16)
   device = jax.devices()[0]
   print(f'device: {device.device_kind} ({jax.default_backend()}, '
         f'{os.cpu_count()} CPUs), jax {jax.__version__}; float32 matmul peak '
-        f'{peak:.1f} GFLOP/s', flush=True)
+        f'{peak:.1f} GFLOP/s' + (f', bfloat16 {peak_bf16:.1f} GFLOP/s'
+                                 if peak_bf16 else ''), flush=True)
   header = (f'{"model":<14} {"impl":<6} {"k":>3} {"img/s":>8} {"s/iter":>8} '
             f'{"p10-p90":>15} {"compile":>7} {"GFLOP/it":>8} {"GFLOP/s":>8} '
             f'{"%peak":>6} {"XLA GF":>7} {"mem MiB":>8} {"e2e img/s":>9} '
@@ -367,6 +393,9 @@ def main(argv):
           'achieved_gflops': flops['gflop_per_iter'] / median,
           'peak_gflops': peak,
           'share_of_peak': flops['gflop_per_iter'] / median / peak,
+          'peak_bf16_gflops': peak_bf16,
+          'share_of_bf16_peak': (flops['gflop_per_iter'] / median / peak_bf16
+                                 if peak_bf16 else None),
           'xla_gflop_per_iter': run.xla_gflop,
           'xla_memory_mib': run.memory_mib,
           'e2e_imgs_per_sec': e2e, 'data_only_imgs_per_sec': data_only,

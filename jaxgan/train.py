@@ -151,6 +151,13 @@ class GAN:
     self.batch_sharding = batch_sharding
     self.generator, self.discriminator = models.create_models(
         config, sample_shape, axis_name)
+    # The penalty's pass through the critic is differentiated twice, where
+    # DownConv's CPU form keeps to im2col; its plain passes (scores of real
+    # and fake, the generator's loss) take the forms fastest for a first
+    # derivative. Same parameters, same function.
+    self.penalty_discriminator = self.discriminator
+    if getattr(self.discriminator, 'double_backward', False):
+      self.discriminator = self.discriminator.clone(double_backward=False)
     self.g_tx = make_optimizer(config.train.g_optimizer)
     self.d_tx = make_optimizer(config.train.d_optimizer)
     self.d_tx_unrolled = make_optimizer(config.train.d_optimizer,
@@ -228,23 +235,26 @@ class GAN:
       return fake, updates
     return self.generator.apply(variables, z, labels, train=train), g_state
 
-  def discriminate(self, d_params, d_state, x, labels=None, packed=False):
+  def discriminate(self, d_params, d_state, x, labels=None, packed=False,
+                   penalty=False):
     """D(x[, labels]) in training mode -> (scores (B,), heads, new d_state).
 
     `heads`: ACGAN's class logits and InfoGAN's Q outputs ({} when none).
     Labels reach the discriminator only when it is conditioned on them.
     With PacGAN packing (config.model.pack = m) D scores B / m packed
-    examples; `packed`: x is packed already.
+    examples; `packed`: x is packed already. `penalty`: the pass a gradient
+    penalty differentiates twice (see `penalty_discriminator`).
     """
     variables = {'params': d_params, **d_state}
     labels = labels if self.d_sees_labels else None
     if not packed:
       x = models.pack_samples(x, self.pack)
+    module = self.penalty_discriminator if penalty else self.discriminator
     if d_state:
-      out, d_state = self.discriminator.apply(variables, x, labels, train=True,
-                                              mutable=['batch_stats'])
+      out, d_state = module.apply(variables, x, labels, train=True,
+                                  mutable=['batch_stats'])
     else:
-      out = self.discriminator.apply(variables, x, labels, train=True)
+      out = module.apply(variables, x, labels, train=True)
     scores, heads = out if isinstance(out, tuple) else (out, {})
     return scores, heads, d_state
 
@@ -330,7 +340,8 @@ class GAN:
     if penalty_name != 'none':
       # Per packed example: the critic's input is the packed one.
       critic_fn = lambda x: self.discriminate(d_params, d_state, x,
-                                              real_labels, packed=True)[0]
+                                              real_labels, packed=True,
+                                              penalty=True)[0]
       real = models.pack_samples(real, self.pack)
       if penalty_name == 'gradient_penalty':
         fake = models.pack_samples(fake, self.pack)

@@ -1,5 +1,6 @@
 """The speed benchmark's FLOP accounting, checked against hand counts."""
 
+from benchmarks import step_anatomy
 from benchmarks import train_speed
 
 
@@ -32,3 +33,58 @@ def test_conv_flops_count_what_pytorch_counts():
   f_g, f_d = wgan['fwd_gflop_G'], wgan['fwd_gflop_D']
   assert abs(wgan['gflop_per_iter'] - (5 * (f_g + 10 * f_d) + 3 * f_g +
                                        2 * f_d)) < 1e-9
+
+
+def test_kernel_counts_read_fusions_and_custom_calls_of_hlo_text():
+  hlo = '''HloModule step
+
+%body (p: (s32[], f32[8])) -> (s32[], f32[8]) {
+  %p = (s32[], f32[8]{0}) parameter(0)
+  %fusion.3 = f32[8]{0} fusion(%p), kind=kLoop, calls=%f3
+  ROOT %t = (s32[], f32[8]{0}) tuple(%p, %fusion.3)
+}
+
+ENTRY %main (a: f32[64,8]) -> f32[8] {
+  %a = f32[64,8]{1,0} parameter(0)
+  %cc = (f32[64,8]{1,0}, s8[0]{0}) custom-call(%a), custom_call_target="__cudnn$convForward"
+  %fusion = (f32[8]{0}, f32[8]{0}) fusion(%cc), kind=kInput, calls=%f1
+  %fusion.1 = f32[8]{0} fusion(%fusion), kind=kLoop, calls=%f2
+  %w = (s32[], f32[8]{0}) while(%fusion.1), condition=%c, body=%body
+  ROOT %g = f32[8]{0} get-tuple-element(%w), index=1
+}
+'''
+  counts = step_anatomy.kernel_counts(hlo)
+  # The tuple-shaped fusion and custom call count too; the loop body's
+  # fusion only among all.
+  assert counts['entry_fusions'] == 2
+  assert counts['entry_custom_calls'] == 1
+  assert counts['all_fusions'] == 3
+  assert counts['all_custom_calls'] == 1
+  assert counts['custom_call_targets'] == {'__cudnn$convForward': 1}
+
+
+def test_run_torch_runs_the_reference_on_cpu_and_its_gpu_wrapper_on_gpu(
+    monkeypatch):
+  calls = []
+
+  class Done:
+    returncode, stdout, stderr = 0, '{"sec_per_step_median": 0.5}\n', ''
+
+  def fake_run(cmd, **unused_kwargs):
+    calls.append(cmd)
+    return Done()
+
+  train_speed.FLAGS.mark_as_parsed()
+  monkeypatch.setattr(train_speed.subprocess, 'run', fake_run)
+  monkeypatch.setattr(train_speed.FLAGS, 'torch_python', 'py')
+  assert train_speed.run_torch('dcgan64', 7) == {'sec_per_step_median': 0.5}
+  assert calls[-1] == ['py', train_speed.FLAGS.torch_bench, '--model',
+                       'dcgan64', '--no_flop_counter', '--steps', '7']
+  # On a GPU: the wrapper that puts the reference on CUDA, under bf16
+  # autocast when jaxgan computes in bfloat16.
+  monkeypatch.setattr(train_speed.jax, 'default_backend', lambda: 'gpu')
+  monkeypatch.setattr(train_speed.FLAGS, 'dtype', 'bfloat16')
+  train_speed.run_torch('wgan_gp32', 0)
+  assert calls[-1][1].endswith('benchmarks/torch_device.py')
+  assert calls[-1][2:] == ['--bench', train_speed.FLAGS.torch_bench,
+                           '--model', 'wgan_gp32', '--autocast']

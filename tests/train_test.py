@@ -206,6 +206,35 @@ def test_training_loop_dispatches_several_steps_and_keeps_events(tmp_path):
                 if p.name.isdigit()) == [8, 10]
 
 
+def test_penalty_pass_alone_keeps_the_second_derivative_form():
+  # WGAN-GP's critic: the penalty's pass (differentiated twice) keeps
+  # DownConv's im2col form, the plain passes take the faster first-derivative
+  # forms; both compute the same function, so the critic's gradient is the
+  # one the unsplit critic gives.
+  config, _ = _tiny(wgan_gp.get_config())
+  config.model.conv_impl = 'matmul'
+  config.model.d_features = 64  # 64 x 8 x 8 into the second DownConv.
+  shape = (16, 16, 3)
+  gan = train.GAN(config, shape)
+  assert gan.penalty_discriminator.double_backward
+  assert not gan.discriminator.double_backward
+  state = gan.init(jax.random.key(0))
+  real = jax.random.uniform(jax.random.key(1), (8,) + shape) * 2 - 1
+  fake = jax.random.uniform(jax.random.key(2), (8,) + shape) * 2 - 1
+
+  def critic_grads(gan):
+    return jax.grad(lambda p: gan.critic_loss(
+        p, state.d_state, real, None, fake, {}, jax.random.key(3))[0])(
+            state.d_params)
+
+  split = critic_grads(gan)
+  gan.discriminator = gan.penalty_discriminator
+  unsplit = critic_grads(gan)
+  jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4,
+                                                       atol=1e-5),
+               split, unsplit)
+
+
 def test_bfloat16_computes_in_bf16_and_training_stays_finite():
   config, shape = _tiny(dcgan.get_config())
   config.dtype = 'bfloat16'
