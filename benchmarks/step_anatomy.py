@@ -69,10 +69,7 @@ def kernel_counts(hlo: str) -> dict:
 
 def _kernels(name, dtype):
   run = train_speed.JaxganRun(name, 'auto', 1, dtype)
-  trainer = run.trainer
-  hlo = trainer._step.lower(  # pylint: disable=protected-access
-      run.state, *trainer._inputs(run.batches[0], 1)).compile().as_text()  # pylint: disable=protected-access
-  counts = kernel_counts(hlo)
+  counts = kernel_counts(run.compiled_iteration().as_text())
   median = float(np.median(run.time(50)))
   print(f'{name:<14} {dtype:<9} {1e3 * median:8.2f} ms/iter  entry: '
         f'{counts["entry_fusions"]} fusions + {counts["entry_custom_calls"]} '
@@ -82,20 +79,16 @@ def _kernels(name, dtype):
 
 
 def _batch(name, dtype, batch_sizes):
-  gflop_64 = train_speed.model_flops(name)['gflop_per_iter']
-  default = train_speed.WORKLOADS[name]
-  base_batch = default[2]
-  try:
-    for batch in batch_sizes:
-      train_speed.WORKLOADS[name] = default[:2] + (batch,) + default[3:]
-      run = train_speed.JaxganRun(name, 'auto', 1, dtype)
-      median = float(np.median(run.time(30)))
-      gflops = gflop_64 * batch / base_batch / median
-      print(f'{name:<14} {dtype:<9} batch {batch:>5}: {1e3 * median:8.2f} '
-            f'ms/iter {batch / median:>9.0f} img/s {gflops:9.1f} GFLOP/s',
-            flush=True)
-  finally:
-    train_speed.WORKLOADS[name] = default
+  # Model FLOPs are linear in the batch.
+  gflop_per_example = (train_speed.model_flops(name)['gflop_per_iter'] /
+                       train_speed.WORKLOADS[name][2])
+  for batch in batch_sizes:
+    run = train_speed.JaxganRun(name, 'auto', 1, dtype, batch_size=batch)
+    median = float(np.median(run.time(30)))
+    gflops = gflop_per_example * batch / median
+    print(f'{name:<14} {dtype:<9} batch {batch:>5}: {1e3 * median:8.2f} '
+          f'ms/iter {batch / median:>9.0f} img/s {gflops:9.1f} GFLOP/s',
+          flush=True)
 
 
 def main(argv):

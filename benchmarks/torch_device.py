@@ -37,9 +37,9 @@ def load_reference(path):
 
 def run(ref, model, steps, warmup, seed, autocast):
   ref.seed_everything(seed)
-  netG, netD, step, real_shape, noise_shape, (lo, hi) = ref.build(
-      model, ref.DEFAULT_BATCH[model], 'none')
   batch = ref.DEFAULT_BATCH[model]
+  netG, netD, step, real_shape, noise_shape, (lo, hi) = ref.build(
+      model, batch, 'none')
   netG.train()
   netD.train()
   n_pool = max(4, step.real_batches_per_step)

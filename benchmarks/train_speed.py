@@ -84,12 +84,14 @@ WORKLOADS = {
 }
 
 
-def workload_config(name: str, conv_impl='auto', dtype='float32'):
-  module, shape, batch_size, latent, _, _ = WORKLOADS[name]
+def workload_config(name: str, conv_impl='auto', dtype='float32',
+                    batch_size=None):
+  """The workload's config; `batch_size` overrides its batch."""
+  module, shape, default_batch, latent, _, _ = WORKLOADS[name]
   config = module.get_config()
   config.model.conv_impl = conv_impl
   config.model.latent_dim = latent
-  config.train.batch_size = batch_size
+  config.train.batch_size = batch_size or default_batch
   config.dtype = dtype
   return config, shape
 
@@ -199,9 +201,11 @@ def _dataset(shape):
 class JaxganRun:
   """One workload compiled once, timed as often as asked."""
 
-  def __init__(self, name, conv_impl, steps_per_dispatch, dtype):
+  def __init__(self, name, conv_impl, steps_per_dispatch, dtype,
+               batch_size=None):
     self.name, self.k = name, steps_per_dispatch
-    self.config, self.shape = workload_config(name, conv_impl, dtype)
+    self.config, self.shape = workload_config(name, conv_impl, dtype,
+                                              batch_size)
     self.trainer = train.Trainer(self.config, self.shape,
                                  devices=jax.devices()[:1])
     self.state = self.trainer.init_state()
@@ -223,17 +227,22 @@ class JaxganRun:
     jax.block_until_ready(metrics)
     return metrics
 
+  def compiled_iteration(self):
+    """The compiled executable of one iteration (`Trainer.step`)."""
+    trainer = self.trainer
+    return trainer._step.lower(  # pylint: disable=protected-access
+        self.state, *trainer._inputs(self.batches[0], 1)).compile()  # pylint: disable=protected-access
+
   def _memory_mib(self):
     trainer = self.trainer
+    # XLA counts a scan's body once: its count is taken of one iteration.
+    one = self.compiled_iteration()
     if self.k == 1:
-      fn, inputs = trainer._step, trainer._inputs(self.batches[0], 1)  # pylint: disable=protected-access
+      compiled = one
     else:
       stacked = {'x': np.stack([b['x'] for b in self.batches])}
-      fn, inputs = trainer._steps, trainer._inputs(stacked, 2)  # pylint: disable=protected-access
-    compiled = fn.lower(self.state, *inputs).compile()
-    # XLA counts a scan's body once: its count is taken of one iteration.
-    one = trainer._step.lower(  # pylint: disable=protected-access
-        self.state, *trainer._inputs(self.batches[0], 1)).compile()  # pylint: disable=protected-access
+      compiled = trainer._steps.lower(  # pylint: disable=protected-access
+          self.state, *trainer._inputs(stacked, 2)).compile()  # pylint: disable=protected-access
     self.xla_gflop = one.cost_analysis().get('flops', float('nan')) / 1e9
     m = compiled.memory_analysis()
     total = (m.argument_size_in_bytes + m.output_size_in_bytes -

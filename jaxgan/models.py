@@ -187,6 +187,10 @@ def resolve_conv_impl(impl: str) -> str:
 # and outputs (tests/models_test.py); benchmarks/README.md has the timings.
 
 
+# Images NHWC, kernels HWIO: the layout of every convolution here.
+_NHWC = ('NHWC', 'HWIO', 'NHWC')
+
+
 class DownConv(nn.Module):
   """4x4 stride-2 convolution with padding 1 (PyTorch's Conv2d(4, 2, 1)).
 
@@ -249,7 +253,7 @@ class UpConv(nn.Module):
     batch, height, width, _ = x.shape
     if self.impl == 'conv':
       y = jax.lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)),
-                                 dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+                                 dimension_numbers=_NHWC)
     elif self.features <= 16:
       t = jnp.dot(x.reshape(-1, channels),
                   kernel.transpose(2, 0, 1, 3).reshape(channels, -1))
@@ -316,10 +320,7 @@ def _down_conv_form(impl, double_backward, shape, features):
 def _down_conv_xla(x, kernel):
   return jax.lax.conv_general_dilated(
       x, kernel, (2, 2), ((1, 1), (1, 1)),
-      dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-
-
-_NHWC = ('NHWC', 'HWIO', 'NHWC')
+      dimension_numbers=_NHWC)
 
 
 @jax.custom_vjp
