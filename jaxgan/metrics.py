@@ -114,14 +114,19 @@ def inception_score(probs, num_splits=10) -> tuple[float, float]:
 
   IS = exp(E_x KL(p(y|x) || p(y))), with p(y) the mean prediction of the
   split. The samples are cut into `num_splits` consecutive splits as in the
-  original code (and torch-fidelity), so the std reflects the split size.
+  original code (Salimans et al.'s `inception_score.py`, and torch-fidelity):
+  split k is rows [k N // S, (k + 1) N // S), so the std reflects the split
+  size (np.array_split would put the boundaries elsewhere when S does not
+  divide N).
   """
   probs = _float64(probs)
   if np.any(probs < 0) or not np.allclose(probs.sum(1), 1, atol=1e-3):
     raise ValueError('inception_score expects probabilities (rows of a '
                      'softmax), not logits.')
   scores = []
-  for part in np.array_split(probs, num_splits):
+  n = len(probs)
+  for k in range(num_splits):
+    part = probs[k * n // num_splits:(k + 1) * n // num_splits]
     marginal = part.mean(0, keepdims=True)
     # 0 log 0 = 0: a class the model gives probability 0 adds nothing.
     kl = np.where(part > 0, part * (np.log(np.where(part > 0, part, 1))

@@ -41,6 +41,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
+from jaxgan import errors
+
+
 def dcgan_init(key, shape, dtype=jnp.float32):
   """DCGAN's initialisation (Radford et al. 2016, sec. 4): N(0, 0.02).
 
@@ -165,7 +168,7 @@ def _norm(kind: str, train: bool, axis_name: str | None, dtype: Any,
     return nn.GroupNorm(num_groups=1, epsilon=1e-5, dtype=dtype, name=name)
   if kind == 'none':
     return lambda x: x
-  raise ValueError(f"unknown norm {kind!r}: use 'batch', 'layer' or 'none'")
+  raise errors.ConfigError(f"unknown norm {kind!r}: use 'batch', 'layer' or 'none'")
 
 
 def resolve_conv_impl(impl: str) -> str:
@@ -173,7 +176,7 @@ def resolve_conv_impl(impl: str) -> str:
   if impl == 'auto':
     return 'matmul' if jax.default_backend() == 'cpu' else 'conv'
   if impl not in ('conv', 'matmul'):
-    raise ValueError(f"unknown config.model.conv_impl {impl!r}: use 'auto', "
+    raise errors.ConfigError(f"unknown config.model.conv_impl {impl!r}: use 'auto', "
                      "'conv' (XLA convolutions) or 'matmul' (CPU-friendly)")
   return impl
 
@@ -455,7 +458,7 @@ def minibatch_std(x: jax.Array, group_size: int = 4) -> jax.Array:
   batch = x.shape[0]
   group = min(group_size, batch)
   if batch % group:
-    raise ValueError(f'minibatch_std: the batch ({batch}) must divide by the '
+    raise errors.ConfigError(f'minibatch_std: the batch ({batch}) must divide by the '
                      f'group size ({group}); change config.model.minibatch_std '
                      'or the batch size')
   y = x.astype(jnp.float32).reshape((group, batch // group) + x.shape[1:])
@@ -479,7 +482,7 @@ def pack_samples(x: jax.Array, pack: int) -> jax.Array:
     return x
   batch = x.shape[0]
   if batch % pack:
-    raise ValueError(f'PacGAN packing: the batch ({batch}) must divide by '
+    raise errors.ConfigError(f'PacGAN packing: the batch ({batch}) must divide by '
                      f'config.model.pack ({pack})')
   x = x.reshape((batch // pack, pack) + x.shape[1:])
   x = jnp.moveaxis(x, 1, -2)  # (B / pack, ..., pack, C)
@@ -709,7 +712,7 @@ def create_models(config: ml_collections.ConfigDict, image_shape,
   dtype = jnp.dtype(config.dtype)
   conv_impl = resolve_conv_impl(m.conv_impl)
   if m.conditioning not in CONDITIONINGS:
-    raise ValueError(f'unknown config.model.conditioning {m.conditioning!r}: '
+    raise errors.ConfigError(f'unknown config.model.conditioning {m.conditioning!r}: '
                      f'use one of {CONDITIONINGS}')
   classes = num_classes(config)
   heads = dict(num_classes=classes if m.conditioning != 'none' else 0,
@@ -726,7 +729,7 @@ def create_models(config: ml_collections.ConfigDict, image_shape,
                                conv_impl=conv_impl, num_classes=classes,
                                fc_hidden=m.g_fc_hidden, dtype=dtype)
   else:
-    raise ValueError(f"unknown config.model.generator {m.generator!r}: "
+    raise errors.ConfigError(f"unknown config.model.generator {m.generator!r}: "
                      "use 'mlp' or 'dcgan'")
   if m.discriminator == 'mlp':
     discriminator = MLPDiscriminator(tuple(m.d_hidden),
@@ -739,7 +742,7 @@ def create_models(config: ml_collections.ConfigDict, image_shape,
         double_backward=config.loss.penalty != 'none',
         minibatch_std=m.minibatch_std, **heads)
   else:
-    raise ValueError(f"unknown config.model.discriminator {m.discriminator!r}:"
+    raise errors.ConfigError(f"unknown config.model.discriminator {m.discriminator!r}:"
                      " use 'mlp' or 'dcgan'")
   return generator, discriminator
 

@@ -42,7 +42,9 @@ import jax
 import numpy as np
 
 from jaxgan import checkpoints
+from jaxgan import cli
 from jaxgan import controls
+from jaxgan import errors
 from jaxgan import input_pipeline
 from jaxgan import models
 from jaxgan import writers
@@ -96,8 +98,18 @@ class Generator:
   def num_classes(self) -> int:
     return models.num_classes(self.config)
 
+  @property
+  def has_ema(self) -> bool:
+    return self.config.train.ema_decay > 0
+
   def apply(self, z, labels=None, ema: bool = False) -> jax.Array:
     """Differentiable G(z[, labels]) (eval-mode BatchNorm)."""
+    if ema and not self.has_ema:
+      raise errors.ConfigError(
+          f'--ema: this run was trained without an EMA of the generator '
+          f'(config.train.ema_decay={self.config.train.ema_decay}), so there '
+          'is none to sample from. Drop --ema, or train with '
+          '--config.train.ema_decay=0.999.')
     variables = self.ema_variables if ema else self.variables
     return self.module.apply(variables, z, labels, train=False)
 
@@ -108,7 +120,7 @@ class Generator:
 
   def __call__(self, z, labels=None, ema: bool = False) -> np.ndarray:
     if self.num_classes and labels is None:
-      raise ValueError(f'this generator is class-conditional '
+      raise errors.ConfigError(f'this generator is class-conditional '
                        f'({self.num_classes} classes): pass labels.')
     return np.asarray(self._jitted_apply(z, labels, ema=ema))
 
@@ -123,6 +135,12 @@ def load(workdir: str, step: int | None = None,
   ckpt = checkpoints.Checkpointer(checkpoints.checkpoint_dir(workdir, best),
                                   read_only=True)
   steps = ckpt.all_steps()
+  if not steps and best:
+    raise checkpoints.NoCheckpointError(
+        f'{ckpt.directory} holds no checkpoint: best checkpoints are kept '
+        'only by runs that evaluate during training (config.eval_every > 0, '
+        'e.g. --config.eval_every=1000). Drop --best to use the latest '
+        'checkpoint.')
   if not steps:
     raise checkpoints.NoCheckpointError(
         f'{ckpt.directory} holds no checkpoint: train first with '
@@ -130,7 +148,7 @@ def load(workdir: str, step: int | None = None,
   if step is None:
     step = steps[-1]
   elif step not in steps:
-    raise ValueError(f'{workdir} has no checkpoint of step {step}; it has '
+    raise errors.ConfigError(f'{workdir} has no checkpoint of step {step}; it has '
                      f'steps {steps}.')
   meta = ckpt.read_meta(step)
   config = checkpoints.config_from_meta(meta)
@@ -161,7 +179,7 @@ def random_inputs(generator: Generator, num: int, seed: int):
 def class_grid(generator: Generator, columns: int, seed: int):
   """-> (z, labels, columns): row k is class k."""
   if not generator.num_classes:
-    raise ValueError('--mode=classes needs a class-conditional run (cgan, '
+    raise errors.ConfigError('--mode=classes needs a class-conditional run (cgan, '
                      'acgan); this one is unconditional.')
   z, _, _ = random_inputs(generator, columns, seed)
   z, labels = controls.class_rows(z, generator.num_classes)
@@ -181,7 +199,7 @@ def interpolation_grid(generator: Generator, rows: int, steps: int, seed: int,
   zs, labels = [], []
   if between == 'classes':
     if not classes:
-      raise ValueError('--between=classes needs a class-conditional run.')
+      raise errors.ConfigError('--between=classes needs a class-conditional run.')
     for row in range(rows):
       z, vectors = controls.class_interpolation(
           starts[row], row % classes, (row + 1) % classes, classes, steps)
@@ -194,7 +212,7 @@ def interpolation_grid(generator: Generator, rows: int, steps: int, seed: int,
       if classes:
         labels.append(np.full(steps, row % classes, np.int32))
   else:
-    raise ValueError(f'between={between!r}: use latents or classes')
+    raise errors.ConfigError(f'between={between!r}: use latents or classes')
   return (np.concatenate(zs).astype(np.float32),
           np.concatenate(labels) if labels else None, steps)
 
@@ -203,7 +221,7 @@ def code_grid(generator: Generator, rows: int, steps: int, seed: int):
   """-> (z, labels, columns): InfoGAN code sweeps (`controls.code_sweeps`)."""
   m = generator.config.model
   if not (m.info_categorical or m.info_continuous):
-    raise ValueError('--mode=codes needs an InfoGAN run (configs/infogan.py);'
+    raise errors.ConfigError('--mode=codes needs an InfoGAN run (configs/infogan.py);'
                      ' this one has no latent codes.')
   noise_rows, categorical, continuous, columns = controls.code_sweeps(
       noise(generator, rows, seed), m.info_categorical, m.info_continuous,
@@ -261,7 +279,7 @@ def write(path: str, samples: np.ndarray, z: np.ndarray,
                            f"{generator.meta['dataset']}, step "
                            f'{generator.step}')
   else:
-    raise ValueError(f'--out={path}: use a .png (grid) or .npz (arrays) '
+    raise errors.ConfigError(f'--out={path}: use a .png (grid) or .npz (arrays) '
                      'file name')
 
 
@@ -304,4 +322,4 @@ def main(argv):
 if __name__ == '__main__':
   define_flags()
   flags.mark_flags_as_required(['workdir', 'out'])
-  app.run(main)
+  cli.run(main)

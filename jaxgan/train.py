@@ -26,10 +26,13 @@ import numpy as np
 import optax
 
 from jaxgan import checkpoints
+from jaxgan import config_lib
+from jaxgan import errors
 from jaxgan import evaluate
 from jaxgan import input_pipeline
 from jaxgan import losses
 from jaxgan import models
+from jaxgan import workdir as workdirs
 from jaxgan import writers
 
 AXIS = 'data'
@@ -48,56 +51,61 @@ class GANState:
   ema_params: Any  # EMA of g_params (a copy of them when ema_decay == 0).
 
 
-class NonFiniteError(FloatingPointError):
+class NonFiniteError(errors.UserError, FloatingPointError):
   """Training produced a non-finite loss."""
 
 
 def validate_config(config: ml_collections.ConfigDict):
   """Rejects combinations that would train wrongly, naming the fix."""
   if config.loss.name not in losses.GAN_LOSSES:
-    raise ValueError(f'unknown config.loss.name {config.loss.name!r}: use one '
+    raise errors.ConfigError(f'unknown config.loss.name {config.loss.name!r}: use one '
                      f'of {sorted(losses.GAN_LOSSES)}')
   if config.loss.penalty not in losses.PENALTIES:
-    raise ValueError(f'unknown config.loss.penalty {config.loss.penalty!r}: '
+    raise errors.ConfigError(f'unknown config.loss.penalty {config.loss.penalty!r}: '
                      f'use one of {losses.PENALTIES}')
   if (config.loss.penalty != 'none' and models.uses_batch_norm(config)):
-    raise ValueError(
+    raise errors.ConfigError(
         f'config.loss.penalty={config.loss.penalty!r} needs a critic whose '
         'outputs do not mix examples, but config.model.d_norm is "batch": set '
         "--config.model.d_norm=layer (or none).")
   if (config.loss.label_smoothing and
       not losses.GAN_LOSSES[config.loss.name].outputs_logits):
-    raise ValueError('config.loss.label_smoothing applies to BCE losses only '
+    raise errors.ConfigError('config.loss.label_smoothing applies to BCE losses only '
                      f'(minimax, non_saturating), not {config.loss.name!r}')
   if config.parallelism not in ('jit', 'pmap'):
-    raise ValueError(f"config.parallelism must be 'jit' or 'pmap', not "
+    raise errors.ConfigError(f"config.parallelism must be 'jit' or 'pmap', not "
                      f'{config.parallelism!r}')
   if config.train.n_critic < 1:
-    raise ValueError('config.train.n_critic must be at least 1')
+    raise errors.ConfigError('config.train.n_critic must be at least 1')
   if config.train.steps_per_dispatch < 1:
-    raise ValueError('config.train.steps_per_dispatch must be at least 1 '
+    raise errors.ConfigError('config.train.steps_per_dispatch must be at least 1 '
                      '(1: one iteration per compiled call)')
   if min(config.model.info_categorical, config.model.info_continuous) < 0:
-    raise ValueError('config.model.info_categorical and info_continuous count '
+    raise errors.ConfigError('config.model.info_categorical and info_continuous count '
                      'codes: use 0 or more')
   pack = config.model.pack
   if pack < 1:
-    raise ValueError('config.model.pack must be at least 1 (1: no packing)')
+    raise errors.ConfigError('config.model.pack must be at least 1 (1: no packing)')
   if config.train.batch_size % pack:
-    raise ValueError(f'config.train.batch_size ({config.train.batch_size}) '
+    raise errors.ConfigError(f'config.train.batch_size ({config.train.batch_size}) '
                      f'must divide by config.model.pack ({pack}): the critic '
                      'sees batch_size / pack packed examples')
   if pack > 1 and (config.model.conditioning != 'none' or
                    config.model.aux_classifier or config.model.info_categorical
                    or config.model.info_continuous):
-    raise ValueError('config.model.pack > 1 packs unlabelled examples; it '
+    raise errors.ConfigError('config.model.pack > 1 packs unlabelled examples; it '
                      'does not combine with class conditioning, ACGAN or '
                      'InfoGAN heads (set pack=1)')
+  if config.eval.use_ema and not config.train.ema_decay:
+    raise errors.ConfigError(
+        'config.eval.use_ema evaluates the EMA of the generator, but '
+        'config.train.ema_decay is 0 (no EMA): set ema_decay (e.g. 0.999) or '
+        'use_ema=False.')
   for name in ('train.unroll_steps', 'train.instance_noise',
                'train.instance_noise_steps', 'model.minibatch_std'):
     section, key = name.split('.')
     if config[section][key] < 0:
-      raise ValueError(f'config.{name} must be 0 (off) or more')
+      raise errors.ConfigError(f'config.{name} must be 0 (off) or more')
 
 
 def make_optimizer(spec: ml_collections.ConfigDict,
@@ -113,7 +121,8 @@ def make_optimizer(spec: ml_collections.ConfigDict,
   kwargs = dict(spec)
   name = kwargs.pop('name')
   if not hasattr(optax, name):
-    raise ValueError(f'unknown optimizer optax.{name}')
+    raise errors.ConfigError(f'unknown optimizer optax.{name}: use the name '
+                             'of an optax optimizer (adam, rmsprop, sgd, ...)')
   factory = getattr(optax, name)
   if (differentiable and 'eps_root' in inspect.signature(factory).parameters
       and not kwargs.get('eps_root')):
@@ -508,7 +517,7 @@ class Trainer:
     self.devices = devices or (jax.local_devices() if pmap else jax.devices())
     num_devices = len(self.devices) * (jax.process_count() if pmap else 1)
     if config.train.batch_size % num_devices:
-      raise ValueError(
+      raise errors.ConfigError(
           f'config.train.batch_size={config.train.batch_size} does not divide '
           f'by the {num_devices} devices: choose a multiple of {num_devices}.')
     if pmap:
@@ -683,43 +692,91 @@ def resolve_num_classes(config, dataset):
   if m.num_classes == 0:
     m.num_classes = dataset.num_classes
   elif m.num_classes != dataset.num_classes:
-    raise ValueError(f'config.model.num_classes={m.num_classes}, but '
+    raise errors.ConfigError(f'config.model.num_classes={m.num_classes}, but '
                      f'{dataset.name} has {dataset.num_classes} classes: '
                      'leave it 0 to take the dataset\'s.')
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
-                       devices=None):
+                       devices=None, restart: bool = False):
   """Trains the GAN that `config` describes, writing into `workdir`.
 
   Resumes from the workdir's latest good checkpoint. SIGTERM or SIGINT ends
   the run after the current step with a checkpoint. `devices` (default: all)
-  restricts training to some devices. Returns the final state.
+  restricts training to some devices. `restart`: start again at step 0 in a
+  workdir that holds an earlier run, its records moved to
+  WORKDIR/restarted-N/ first. Every check (config values, data, the
+  workdir's lock, its checkpoints) passes before the run writes anything
+  into the workdir. Returns the final state.
   """
   workdir = os.fspath(workdir)
+  config_lib.validate_values(config)
+  validate_config(config)
+  workdirs.check_usable(workdir)
   dataset = input_pipeline.create_dataset(config)
-  logging.info('Data: %s, %d examples of shape %s', dataset.name,
-               dataset.num_examples, dataset.sample_shape)
+  logging.info('Data: %s, %s examples of shape %s', dataset.name,
+               f'{dataset.num_examples:,}' if dataset.num_examples < 2**40
+               else 'unlimited', dataset.sample_shape)
   resolve_num_classes(config, dataset)
   trainer = Trainer(config, dataset.sample_shape, devices)
-  ckpt = checkpoints.Checkpointer(checkpoints.checkpoint_dir(workdir),
-                                  keep=config.keep_checkpoints)
-  try:
-    return _train(config, workdir, dataset, trainer, ckpt)
-  finally:
-    ckpt.close()  # Every started save finishes before the process exits.
+  with workdirs.lock(workdir, enabled=jax.process_index() == 0):
+    if restart and jax.process_index() == 0:
+      workdirs.archive(workdir)
+    if restart and jax.process_count() > 1:
+      from jax.experimental import multihost_utils  # pylint: disable=g-import-not-at-top
+      multihost_utils.sync_global_devices('restart archived')
+    ckpt = checkpoints.Checkpointer(checkpoints.checkpoint_dir(workdir),
+                                    keep=config.keep_checkpoints)
+    try:
+      state = _initial_state(config, workdir, trainer, ckpt)
+      return _train(config, workdir, dataset, trainer, ckpt, state)
+    finally:
+      ckpt.close()  # Every started save finishes before the process exits.
 
 
-def _initial_state(config, trainer, ckpt) -> GANState:
-  """The workdir's latest good checkpoint, else init_from, else fresh."""
+# What fixes the data order: batches are functions of (seed, step) through
+# these, so a resumed run must keep them to continue the same stream.
+_DATA_ORDER_KEYS = ('train.batch_size', 'train.n_critic')
+
+
+def _check_resumable(config, restored: checkpoints.Restored):
+  """Refuses a resume whose config changes the data order of the run."""
+  saved = restored.meta.get('config', {})
+  changed = []
+  for name in _DATA_ORDER_KEYS:
+    section, key = name.split('.')
+    before = saved.get(section, {}).get(key)
+    if before is not None and before != config[section][key]:
+      changed.append(f'config.{name} {before} -> {config[section][key]}')
+  if changed:
+    raise errors.ConfigError(
+        f'{restored.path} was trained with other data-order settings '
+        f'({"; ".join(changed)}). Batches are a function of (seed, step, '
+        'batch size), so resuming with them changed would not continue the '
+        'run: it would revisit and skip examples, and the result would '
+        'match neither run. Resume with the saved values, or start a new run '
+        'from these weights with --config.init_from=WORKDIR and a new '
+        '--workdir.')
+
+
+def _initial_state(config, workdir, trainer, ckpt) -> GANState:
+  """The workdir's latest good checkpoint, else init_from, else fresh.
+
+  A fresh start in a workdir holding an earlier run's records is refused
+  (`workdirs.history`).
+  """
   restored = ckpt.restore_latest_good(
       trainer.abstract_state(),
       'Refusing to resume this workdir with another model: use a new '
       '--workdir, or start a new run from this one\'s weights with '
       '--config.init_from=WORKDIR (same architecture, any optimizer).')
   if restored is not None:
+    _check_resumable(config, restored)
     logging.info('Resuming from %s (step %d).', restored.path, restored.step)
     return trainer.place(restored.state)
+  found = workdirs.history(workdir, ckpt.directory)
+  if found:
+    workdirs.refuse_fresh_start(workdir, found)
   state = trainer.init_state()
   if config.init_from:
     source = checkpoints.Checkpointer(
@@ -739,10 +796,9 @@ def _initial_state(config, trainer, ckpt) -> GANState:
   return state
 
 
-def _train(config, workdir, dataset, trainer, ckpt) -> GANState:
+def _train(config, workdir, dataset, trainer, ckpt, state) -> GANState:
   writer = writers.MetricWriter(workdir, enabled=jax.process_index() == 0)
   writer.write_config(config)
-  state = _initial_state(config, trainer, ckpt)
   start_step = int(trainer.unreplicate(state.step))
   writer.drop_after(start_step)  # Records of steps the checkpoint lacks.
   num_steps = config.train.num_steps
@@ -824,6 +880,11 @@ def _train(config, workdir, dataset, trainer, ckpt) -> GANState:
             not trainer.unreplicate(pending[1]['finite'])):
           check(*pending)
         pending = (step, metrics)
+        first = previous == start_step
+        if first:  # Compiled: show the losses and start the clock now.
+          progress.set_metrics(check(step, metrics))
+          pending = None
+          progress.first_done(step)
         progress.update(step)
         stopping = stop.requested(step)
         log = due(config.log_every) or last

@@ -9,7 +9,9 @@ import io
 import json
 import math
 import os
+import sys
 import time
+import types
 
 from etils import epath
 
@@ -119,6 +121,12 @@ class MetricWriter:
     self._lines = None if not is_remote(workdir) else []
     if enabled:
       self.workdir.mkdir(parents=True, exist_ok=True)
+      if self._lines is None:
+        # Local event files need no TensorFlow: TensorBoard's own switch
+        # (the module tensorboard.compat.notf) makes it use its stub rather
+        # than import TensorFlow, which costs seconds and prints notices.
+        sys.modules.setdefault('tensorboard.compat.notf',
+                               types.ModuleType('tensorboard.compat.notf'))
       from tensorboard.summary import Writer  # pylint: disable=g-import-not-at-top
       self._tb = Writer(os.fspath(self.workdir / 'tensorboard'))
       if self._lines is not None and self._jsonl_path.exists():
@@ -177,21 +185,46 @@ class MetricWriter:
 
 
 class Progress:
-  """A progress bar with steps/s, ETA and the latest losses."""
+  """A progress bar with steps/s, ETA and the latest losses.
+
+  The bar starts once the first dispatch has finished (`first_done`): that
+  one includes compiling the step, which would otherwise make the first ETA
+  and the rate wrong for the rest of the run; its time is logged instead.
+  """
 
   def __init__(self, start: int, total: int, enabled: bool = True):
-    self._bar = tqdm.tqdm(total=total, initial=start, unit='step',
-                          dynamic_ncols=True, mininterval=1.0,
-                          disable=not enabled)
-    self._last = start
+    self._start, self._total, self._enabled = start, total, enabled
+    self._bar = None
+    self._shown = {}
+    self._began = time.time()
+    if enabled:
+      from absl import logging  # pylint: disable=g-import-not-at-top
+      logging.info('Compiling the training step and running step %d of %d.',
+                   start + 1, total)
 
-  def update(self, step: int):
-    self._bar.update(step - self._last)
+  def first_done(self, step: int):
+    """The first dispatch is done (compilation included): start the bar."""
+    if self._bar is not None or not self._enabled:
+      return
+    from absl import logging  # pylint: disable=g-import-not-at-top
+    logging.info('First step done in %.1f s (compilation included).',
+                 time.time() - self._began)
+    self._bar = tqdm.tqdm(total=self._total, initial=step, unit='step',
+                          dynamic_ncols=True, mininterval=1.0)
+    self._bar.set_postfix(self._shown, refresh=False)
     self._last = step
 
+  def update(self, step: int):
+    if self._bar is not None:
+      self._bar.update(step - self._last)
+      self._last = step
+
   def set_metrics(self, metrics: dict[str, float]):
-    shown = {k: f'{v:.3g}' for k, v in metrics.items() if k.endswith('loss')}
-    self._bar.set_postfix(shown, refresh=False)
+    self._shown = {k: f'{v:.3g}' for k, v in metrics.items()
+                   if k.endswith('loss')}
+    if self._bar is not None:
+      self._bar.set_postfix(self._shown, refresh=False)
 
   def close(self):
-    self._bar.close()
+    if self._bar is not None:
+      self._bar.close()

@@ -140,13 +140,17 @@ def test_init_from_starts_a_new_run_from_weights(tmp_path):
     train.train_and_evaluate(config, tmp_path / 'other')
 
 
-@pytest.mark.parametrize('damage', ['garbage_metadata', 'missing_arrays'])
+@pytest.mark.parametrize('damage', ['garbage_metadata', 'missing_metadata',
+                                    'missing_arrays'])
 def test_corrupt_checkpoint_is_moved_aside_for_the_previous_one(tmp_path,
                                                               caplog, damage):
   train.train_and_evaluate(ring_config(4), tmp_path)
   state_dir = tmp_path / 'checkpoints' / '4' / 'state'
   if damage == 'garbage_metadata':
     (state_dir / '_METADATA').write_bytes(b'garbage')
+  elif damage == 'missing_metadata':
+    # Orbax then reports a state with no arrays, which is not another model.
+    (state_dir / '_METADATA').unlink()
   else:  # A partial checkpoint: its array data is gone.
     data_files = list(state_dir.glob('ocdbt.process_*/d/*'))
     assert data_files

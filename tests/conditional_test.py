@@ -147,6 +147,10 @@ def test_conditional_gan_puts_each_ring8_label_on_its_mode():
   z = train.fixed_noise(config, 800)
   points = trainer.samples(state, z, labels=labels)
   nearest = np.argmin(((points[:, None] - modes[None]) ** 2).sum(-1), 1)
+  # Measured over 12 seeds (python -m benchmarks.outcome_seeds
+  # --outcomes=ring8_cgan): 1.0 for every seed, so 0.9 leaves a margin of
+  # 80 of the 800 samples on any processor; a trainer that ignores the labels
+  # scores about 1/8.
   assert np.mean(nearest == labels) > 0.9
 
 

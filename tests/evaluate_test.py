@@ -53,7 +53,10 @@ def cache(tmp_path_factory):
 
 def test_classifier_learns_and_round_trips(cache):
   network = classifier.ClassifierNetwork.load('mnist')
-  assert network.meta['test_accuracy'] > 0.95  # 2 epochs on 8,000 digits.
+  # 2 epochs on 8,000 digits. Over 12 seeds (python -m
+  # benchmarks.outcome_seeds --outcomes=mnist_classifier): 0.9644 +- 0.0028
+  # (sd), min 0.9585, so 0.95 sits 5 sd below the mean on any processor.
+  assert network.meta['test_accuracy'] > 0.95
   images, labels = _mnist_test_split()
   features, probs = network(images[8000:])
   assert features.shape == (2000, 256)

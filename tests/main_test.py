@@ -51,6 +51,12 @@ def test_every_config_trains_end_to_end(config, tmp_path, tfds_dir,
   assert list((tmp_path / 'tensorboard').iterdir())
   assert 'step/s' in result.stderr  # The progress bar.
   assert 'embedded' not in result.stderr  # Real data, not the fallback.
+  # Quiet by default: jaxgan's lines, no Orbax INFO, no backend search, no
+  # TensorFlow notices.
+  assert 'First step done' in result.stderr
+  for noise in ('checkpoint_manager.py', 'async_checkpointer.py',
+                "initialize backend 'tpu'", 'port.cc', 'oneDNN'):
+    assert noise not in result.stderr, noise
 
 
 def test_unknown_config_key_is_rejected(tmp_path):

@@ -118,6 +118,26 @@ def test_inception_score_extremes_and_reference():
     metrics.inception_score(logits)
 
 
+def test_inception_score_splits_as_the_original_when_n_does_not_divide():
+  # Salimans et al.'s inception_score.py: split k is
+  # probs[k * N // S:(k + 1) * N // S]. With N = 23, S = 5 that is sizes
+  # 4, 5, 4, 5, 5; np.array_split gives 5, 5, 5, 4, 4.
+  rng = np.random.default_rng(3)
+  logits = rng.normal(size=(23, 6)) * 2
+  probs = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+  scores = []
+  for k in range(5):
+    part = probs[k * 23 // 5:(k + 1) * 23 // 5]
+    kl = part * (np.log(part) - np.log(part.mean(0, keepdims=True)))
+    scores.append(np.exp(kl.sum(1).mean()))
+  mean, std = metrics.inception_score(probs, num_splits=5)
+  assert mean == pytest.approx(np.mean(scores), rel=1e-12)
+  assert std == pytest.approx(np.std(scores), rel=1e-10)
+  shifted = [np.exp((p * (np.log(p) - np.log(p.mean(0, keepdims=True))))
+                    .sum(1).mean()) for p in np.array_split(probs, 5)]
+  assert abs(np.mean(shifted) - mean) > 1e-6  # The test tells them apart.
+
+
 def _reference_manifold(reference, k):
   d = scipy_distance.cdist(reference, reference)
   return np.sort(d, axis=1)[:, k]

@@ -257,12 +257,21 @@ def test_discriminators_with_minibatch_std_mix_their_groups(name):
 def test_unrolling_covers_more_ring8_modes_than_plain_gan():
   # The lab's claim in miniature: the same seeds, steps and networks, with and
   # without 5 unrolled critic steps (configs/mixtures.py, fewer steps).
+  # Thresholds from the spread over 12 seeds (python -m
+  # benchmarks.outcome_seeds --outcomes=ring8_unrolled, Xeon AVX-512): plain
+  # 1.58 +- 1.31 modes (sd), unrolled 6.08 +- 1.56, their per-seed
+  # difference 4.5 +- 2.1. Over 6 seeds the mean difference has a standard
+  # error of 0.86, so ">= 1.5" sits 3.5 SE below the measured 4.5, and
+  # ">= 4" sits 3.3 SE (0.64) below the unrolled mean. One seed is no test:
+  # a fixed seed's trajectory differs between processors, and single seeds
+  # range from 3 to 8 modes.
   from jaxgan.benchmarks import mixtures as bench  # pylint: disable=g-import-not-at-top
   modes = {}
   for method in ('gan', 'unrolled'):
     config = bench.load_config(method, 'ring8')
-    samples, finite = bench.train_seeds(config, [0, 1, 2], num_steps=2500)
+    samples, finite = bench.train_seeds(config, list(range(6)),
+                                        num_steps=2500)
     assert finite.all()
     modes[method] = [r['modes'] for r in bench.evaluate(samples, 'ring8')]
   assert np.mean(modes['unrolled']) >= np.mean(modes['gan']) + 1.5, modes
-  assert min(modes['unrolled']) >= 6, modes
+  assert np.mean(modes['unrolled']) >= 4, modes
