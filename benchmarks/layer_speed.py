@@ -34,11 +34,11 @@ def median_seconds(fn, repeats=20) -> float:
 def time_jax() -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from jaxgan import models  # pylint: disable=g-import-not-at-top
+  from jaxgan.networks import layers  # pylint: disable=g-import-not-at-top
   out = {}
   for kind, size, c_in, c_out in LAYERS:
     for impl in ('matmul', 'conv'):
-      cls = models.UpConv if kind == 'up' else models.DownConv
+      cls = layers.UpConv if kind == 'up' else layers.DownConv
       layer = cls(c_out, impl=impl)
       x = jnp.ones((BATCH, size, size, c_in))
       params = layer.init(jax.random.key(0), x)

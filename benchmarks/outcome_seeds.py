@@ -25,6 +25,7 @@ from configs import gan_mlp
 from jaxgan import classifier
 from jaxgan import input_pipeline
 from jaxgan import train
+from jaxgan.families import gan as gan_family
 
 FLAGS = flags.FLAGS
 
@@ -42,7 +43,7 @@ def ring8_covered_modes(samples: np.ndarray) -> int:
 def _train_steps(config, num_steps):
   """`num_steps` iterations of `config` on one device -> (trainer, state)."""
   dataset = input_pipeline.create_dataset(config)
-  train.resolve_num_classes(config, dataset)
+  gan_family.resolve_num_classes(config, dataset)
   trainer = train.Trainer(config, dataset.sample_shape, jax.devices()[:1])
   state = trainer.init_state()
   batches = input_pipeline.batch_iterator(dataset, config)
@@ -56,7 +57,8 @@ def ring8_gan(seed: int) -> dict:
   config = gan_mlp.get_config('ring8')
   config.seed = seed
   trainer, state = _train_steps(config, 1500)
-  samples = trainer.samples(state, train.fixed_noise(config, 2500))
+  samples = trainer.predict(state,
+                            {'z': gan_family.fixed_noise(config, 2500)})
   return {'covered': ring8_covered_modes(samples)}
 
 
@@ -68,8 +70,8 @@ def ring8_cgan(seed: int) -> dict:
   trainer, state = _train_steps(config, 1500)
   modes, _ = input_pipeline.mixture_modes('ring8')
   labels = np.repeat(np.arange(8, dtype=np.int32), 100)
-  points = trainer.samples(state, train.fixed_noise(config, 800),
-                           labels=labels)
+  points = trainer.predict(state, {'z': gan_family.fixed_noise(config, 800),
+                                   'labels': labels})
   nearest = np.argmin(((points[:, None] - modes[None]) ** 2).sum(-1), 1)
   return {'label_accuracy': float(np.mean(nearest == labels))}
 

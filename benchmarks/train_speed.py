@@ -47,8 +47,9 @@ import numpy as np
 
 from configs import dcgan, gan_mlp, wgan_gp
 from jaxgan import input_pipeline
-from jaxgan import models
 from jaxgan import train
+from jaxgan.networks import layers
+from jaxgan.families import gan as gan_family
 
 FLAGS = flags.FLAGS
 flags.DEFINE_list('models', 'mlp_mnist,dcgan32_mnist,dcgan64,wgan_gp32',
@@ -147,11 +148,11 @@ def model_flops(name: str) -> dict:
   hooks count, not the zeros of a dilated input) and D on XLA's strided
   convolutions (not the extra border cells of the space-to-depth form).
   """
-  gans = {impl: train.GAN(*workload_config(name, conv_impl=impl))
+  gans = {impl: gan_family.GAN(*workload_config(name, conv_impl=impl))
           for impl in ('matmul', 'conv')}
   config, shape = gans['conv'].config, gans['conv'].sample_shape
   state = jax.eval_shape(gans['conv'].init, jax.random.key(0))
-  z = jnp.zeros((config.train.batch_size, models.latent_size(config)))
+  z = jnp.zeros((config.train.batch_size, gan_family.latent_size(config)))
   x = jnp.zeros((config.train.batch_size,) + shape)
   f_g = forward_flops(
       lambda p, s, z: gans['matmul'].generate(p, s, z)[0], state.g_params,
@@ -212,7 +213,8 @@ class JaxganRun:
     rng = np.random.default_rng(0)
     n_critic, batch = self.config.train.n_critic, self.config.train.batch_size
     self.batches = [
-        {'x': rng.integers(0, 256, (n_critic, batch) + self.shape, np.uint8)}
+        {'image': rng.integers(0, 256, (n_critic, batch) + self.shape,
+                               np.uint8)}
         for _ in range(self.k)]
     start = time.perf_counter()
     self._run(self.batches)
@@ -231,7 +233,7 @@ class JaxganRun:
     """The compiled executable of one iteration (`Trainer.step`)."""
     trainer = self.trainer
     return trainer._step.lower(  # pylint: disable=protected-access
-        self.state, *trainer._inputs(self.batches[0], 1)).compile()  # pylint: disable=protected-access
+        self.state, trainer._inputs(self.batches[0], 1)).compile()  # pylint: disable=protected-access
 
   def _memory_mib(self):
     trainer = self.trainer
@@ -240,9 +242,9 @@ class JaxganRun:
     if self.k == 1:
       compiled = one
     else:
-      stacked = {'x': np.stack([b['x'] for b in self.batches])}
+      stacked = {'image': np.stack([b['image'] for b in self.batches])}
       compiled = trainer._steps.lower(  # pylint: disable=protected-access
-          self.state, *trainer._inputs(stacked, 2)).compile()  # pylint: disable=protected-access
+          self.state, trainer._inputs(stacked, 2)).compile()  # pylint: disable=protected-access
     self.xla_gflop = one.cost_analysis().get('flops', float('nan')) / 1e9
     m = compiled.memory_analysis()
     total = (m.argument_size_in_bytes + m.output_size_in_bytes -
@@ -389,7 +391,7 @@ def main(argv):
       if FLAGS.pipeline:
         data_only, e2e = run.time_pipeline(max(1, repeats // run.k))
       row = {
-          'model': name, 'conv_impl': models.resolve_conv_impl(
+          'model': name, 'conv_impl': layers.resolve_conv_impl(
               run.config.model.conv_impl), 'steps_per_dispatch': run.k,
           'dtype': FLAGS.dtype, 'batch': run.config.train.batch_size,
           'n_critic': run.config.train.n_critic, 'iterations': len(times) * run.k,

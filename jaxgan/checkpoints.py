@@ -3,11 +3,12 @@
 A run keeps one `ocp.CheckpointManager` in `WORKDIR/checkpoints/`. Each step
 directory holds two items:
 
-  state: the whole `GANState` (both networks' parameters and BatchNorm
-         statistics, both optimizer states, the generator EMA and the step),
-         as a nested dict of arrays (`flax.serialization.to_state_dict`);
-  meta:  JSON: the step, the data position, the sample shape and dataset, the
-         device count that wrote it, and the full config.
+  state: the family's whole state (the noise GAN's `GANState`: both
+         networks' parameters and BatchNorm statistics, both optimizer
+         states, the generator EMA and the step), as a nested dict of arrays
+         (`flax.serialization.to_state_dict`);
+  meta:  JSON: the step, the data position, the family, the data's shapes
+         and name, the device count that wrote it, and the full config.
 
 Data order and noise are functions of (seed, step) (`input_pipeline`), so the
 step is the data position and a resumed run continues exactly where the
@@ -37,8 +38,6 @@ from jaxgan import errors
 
 STATE = 'state'
 META = 'meta'
-# The networks in a GANState (what `init_from` carries to a new run).
-WEIGHTS = ('g_params', 'g_state', 'd_params', 'd_state', 'ema_params')
 
 
 class CheckpointMismatchError(errors.UserError, ValueError):
@@ -70,16 +69,16 @@ def checkpoint_dir(workdir: str, best: bool = False) -> str:
   return workdir.rstrip('/') + ('/checkpoints_best' if best else '/checkpoints')
 
 
-def make_meta(step: int, config: ml_collections.ConfigDict, dataset,
-              examples_per_step: int) -> dict:
+def make_meta(step: int, config: ml_collections.ConfigDict, data,
+              family) -> dict:
+  """The JSON beside a checkpoint: step, data position, data, config."""
   return {
       'step': int(step),
       # Batches are a function of (seed, step): the step is the position.
       'data_position': {'step': int(step),
-                        'examples_seen': int(step) * examples_per_step},
-      'dataset': dataset.name,
-      'sample_shape': list(dataset.sample_shape),
-      'num_classes': dataset.num_classes,
+                        'examples_seen': int(step) * family.examples_per_step},
+      'family': family.name,
+      **data.meta(),
       'device_count': jax.device_count(),
       'process_count': jax.process_count(),
       'config': json.loads(config.to_json_best_effort()),
@@ -90,11 +89,14 @@ def config_from_meta(meta: dict) -> ml_collections.ConfigDict:
   """The run's config as saved (tuples come back as lists; both work).
 
   Fields added to jaxgan after the run was saved take their defaults, which
-  keep the behaviour the run had.
+  keep the behaviour the run had; a run saved before families existed is a
+  noise GAN ('gan').
   """
   from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
-  config = config_lib.default_config()
-  config.update(meta['config'])
+  saved = dict(meta['config'])
+  saved.setdefault('family', 'gan')
+  config = config_lib.default_config(saved['family'])
+  config.update(saved)
   return config
 
 
@@ -105,8 +107,11 @@ def _flat_shapes(tree) -> dict[str, tuple]:
 
 
 def _networks(shapes: dict[str, tuple]) -> dict[str, tuple]:
-  keep = tuple(f'{name}/' for name in WEIGHTS if name != 'ema_params')
-  return {k: v for k, v in shapes.items() if k.startswith(keep)}
+  """The entries of the networks' own parameters and statistics (not the
+  optimizer states or the EMA, which differ the same way)."""
+  skip = ('step', 'ema_params/')
+  return {k: v for k, v in shapes.items()
+          if '_opt_state' not in k and not k.startswith(skip)}
 
 
 def describe_mismatch(saved: dict[str, tuple], wanted: dict[str, tuple],
@@ -234,16 +239,17 @@ class Checkpointer:
     return self.manager.restore(step, args=ocp.args.Composite(
         **{STATE: ocp.args.StandardRestore(abstract)}))[STATE]
 
-  def restore_weights(self, step: int, target) -> dict:
-    """The networks of `step` (not the optimizers), shaped like `target`.
+  def restore_weights(self, step: int, target, weights) -> dict:
+    """The state fields `weights` of `step` (the networks, not the
+    optimizers), shaped like those of `target`.
 
     For starting a new run from another run's weights: the optimizers may
     differ, the networks must not.
     """
     leaf = jax.tree.leaves(target)[0]
     raw = self.restore_raw(step, leaf.sharding)
-    wanted = {name: getattr(target, name) for name in WEIGHTS}
-    saved = {name: raw.get(name, {}) for name in WEIGHTS}
+    wanted = {name: getattr(target, name) for name in weights}
+    saved = {name: raw.get(name, {}) for name in weights}
     mismatch = describe_mismatch(
         _flat_shapes(saved), _flat_shapes(
             flax.serialization.to_state_dict(wanted)))
@@ -254,7 +260,7 @@ class Checkpointer:
           'a run of the same architecture.')
     return {name: flax.serialization.from_state_dict(wanted[name],
                                                      saved[name])
-            for name in WEIGHTS}
+            for name in weights}
 
   def restore_latest_good(self, target, hint: str) -> Restored | None:
     """The newest readable checkpoint, moving unreadable ones aside.

@@ -28,7 +28,7 @@ import numpy as np
 import optax
 
 from jaxgan import inception
-from jaxgan import models
+from jaxgan.networks import layers
 
 VERSION = 1  # Bump when the architecture or the training recipe changes.
 
@@ -45,10 +45,10 @@ class Classifier(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    impl = models.resolve_conv_impl(self.conv_impl)
+    impl = layers.resolve_conv_impl(self.conv_impl)
     init = nn.initializers.lecun_normal()
     for features in (32, 64):
-      x = models.DownConv(features, use_bias=True, kernel_init=init,
+      x = layers.DownConv(features, use_bias=True, kernel_init=init,
                           impl=impl)(x)
       x = nn.leaky_relu(x, 0.2)
     x = x.reshape(x.shape[0], -1)

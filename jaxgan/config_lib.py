@@ -15,13 +15,19 @@ def optimizer(name: str, **kwargs) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(name=name, **kwargs))
 
 
-def default_config() -> ml_collections.ConfigDict:
-  """Non-saturating DCGAN on MNIST with the settings of Radford et al. 2016."""
+def default_config(family: str = 'gan') -> ml_collections.ConfigDict:
+  """The defaults of a run of `family` (config.family): the sections every
+  run shares, then the family's own (`Family.add_config`), so a key one family
+  does not know stays an error there. The noise GAN's defaults are a
+  non-saturating DCGAN on MNIST with the settings of Radford et al. 2016."""
+  from jaxgan import families  # pylint: disable=g-import-not-at-top
   config = ml_collections.ConfigDict()
+  config.family = family
   config.seed = 0
   # Compute dtype ('float32' or 'bfloat16'); parameters stay float32.
   config.dtype = 'float32'
-  # 'jit': jax.jit over a Mesh with axis 'data'; 'pmap': jax.pmap + pmean.
+  # 'jit': jax.jit over a Mesh with axis 'data'; 'pmap': jax.pmap + pmean
+  # (the noise GAN only).
   config.parallelism = 'jit'
 
   config.data = ml_collections.ConfigDict()
@@ -33,6 +39,38 @@ def default_config() -> ml_collections.ConfigDict:
   config.data.data_dir = config_dict.placeholder(str)
   # Folder with the dataset's original files, for preparing tfds offline.
   config.data.manual_dir = config_dict.placeholder(str)
+
+  config.train = ml_collections.ConfigDict()
+  config.train.batch_size = 64
+  config.train.num_steps = 5000
+  # Iterations per compiled call (a lax.scan over steps): > 1 saves the
+  # per-call dispatch cost of small models; the results are the same.
+  config.train.steps_per_dispatch = 1
+
+  config.log_every = 100
+  config.sample_every = 1000
+  config.num_samples = 64
+  # Orbax checkpoints in WORKDIR/checkpoints: every `checkpoint_every` steps
+  # and at the end, the newest `keep_checkpoints` kept. A run resumes from its
+  # workdir's latest checkpoint; `init_from` (a run's workdir) starts a new
+  # run from that run's network weights instead.
+  config.checkpoint_every = 1000
+  # Metrics during training every `eval_every` steps (0: off) and at the end,
+  # logged to metrics.jsonl/TensorBoard, drawn to WORKDIR/eval/curves.png; the
+  # checkpoint with the best value of the family's primary metric is kept in
+  # WORKDIR/checkpoints_best (DCGAN runs often collapse late).
+  config.eval_every = 0
+  config.eval = ml_collections.ConfigDict()
+  config.keep_checkpoints = 3
+  config.init_from = ''
+  families.get(family).add_config(config)
+  return config
+
+
+def add_gan_config(config: ml_collections.ConfigDict):
+  """The noise GAN family's config fields (families/gan.py)."""
+  config.model = ml_collections.ConfigDict()
+  config.loss = ml_collections.ConfigDict()
   # (height, width) to resize and centre-crop to; None keeps the native size.
   config.data.image_size = config_dict.placeholder(tuple)
   # Folder datasets: 1 (grayscale) or 3 (RGB); None follows the first image.
@@ -40,7 +78,6 @@ def default_config() -> ml_collections.ConfigDict:
   config.data.labels_from_subfolders = False
   config.data.max_in_memory_mb = 4096
 
-  config.model = ml_collections.ConfigDict()
   config.model.generator = 'dcgan'  # 'mlp' | 'dcgan'
   config.model.discriminator = 'dcgan'  # 'mlp' | 'dcgan'
   config.model.latent_dim = 100
@@ -82,7 +119,6 @@ def default_config() -> ml_collections.ConfigDict:
   # discriminator's last layer (ProGAN uses 4); 0: off.
   config.model.minibatch_std = 0
 
-  config.loss = ml_collections.ConfigDict()
   # minimax | non_saturating | wasserstein | hinge | least_squares
   config.loss.name = 'non_saturating'
   config.loss.label_smoothing = 0.0  # One-sided; BCE losses only.
@@ -98,9 +134,6 @@ def default_config() -> ml_collections.ConfigDict:
   config.loss.info_weight = 1.0
   config.loss.info_continuous_weight = 0.1
 
-  config.train = ml_collections.ConfigDict()
-  config.train.batch_size = 64
-  config.train.num_steps = 5000
   config.train.n_critic = 1
   config.train.g_optimizer = optimizer('adam', learning_rate=2e-4, b1=0.5,
                                        b2=0.999)
@@ -117,24 +150,7 @@ def default_config() -> ml_collections.ConfigDict:
   # linearly to 0 at step `instance_noise_steps` (0: never annealed).
   config.train.instance_noise = 0.0
   config.train.instance_noise_steps = 0
-  # Iterations per compiled call (a lax.scan over steps): > 1 saves the
-  # per-call dispatch cost of small models; the results are the same.
-  config.train.steps_per_dispatch = 1
 
-  config.log_every = 100
-  config.sample_every = 1000
-  config.num_samples = 64
-  # Orbax checkpoints in WORKDIR/checkpoints: every `checkpoint_every` steps
-  # and at the end, the newest `keep_checkpoints` kept. A run resumes from its
-  # workdir's latest checkpoint; `init_from` (a run's workdir) starts a new
-  # run from that run's network weights instead.
-  config.checkpoint_every = 1000
-  # Metrics during training every `eval_every` steps (0: off) and at the end,
-  # logged to metrics.jsonl/TensorBoard, drawn to WORKDIR/eval/curves.png; the
-  # checkpoint with the best FID of the first network is kept in
-  # WORKDIR/checkpoints_best (DCGAN runs often collapse late).
-  config.eval_every = 0
-  config.eval = ml_collections.ConfigDict()
   # inception | classifier | auto (the domain classifier for MNIST and
   # Fashion-MNIST, Inception otherwise).
   config.eval.networks = ('auto',)
@@ -143,9 +159,6 @@ def default_config() -> ml_collections.ConfigDict:
   config.eval.split = 'test'
   config.eval.num_real = 0  # Reference images (0: the whole split).
   config.eval.use_ema = False
-  config.keep_checkpoints = 3
-  config.init_from = ''
-  return config
 
 
 # Native image sizes are kept except where a dataset is too large to train on
@@ -197,7 +210,7 @@ def validate_values(config: ml_collections.ConfigDict):
   `data.image_size` may be given as one number (a square: 64 or (64,)); it
   is rewritten as (height, width).
   """
-  size = config.data.image_size
+  size = config.data.get('image_size')
   if size is not None:
     if isinstance(size, int):
       size = (size,)
@@ -214,18 +227,56 @@ def validate_values(config: ml_collections.ConfigDict):
     config.data.image_size = size
   at_least = {'train.batch_size': 1, 'train.num_steps': 0, 'num_samples': 1,
               'log_every': 1, 'sample_every': 0, 'checkpoint_every': 0,
-              'eval_every': 0, 'keep_checkpoints': 1, 'train.ema_decay': 0}
+              'eval_every': 0, 'keep_checkpoints': 1,
+              'train.steps_per_dispatch': 1}
+  if 'ema_decay' in config.train:
+    at_least['train.ema_decay'] = 0
   for name, low in at_least.items():
     value = _number(config, name)
     if not isinstance(value, (int, float)) or value < low:
       raise errors.ConfigError(
           f'config.{name}={value!r}: must be a number of at least {low}')
-  if not config.train.ema_decay < 1:
+  if not config.train.get('ema_decay', 0) < 1:
     raise errors.ConfigError(f'config.train.ema_decay={config.train.ema_decay}'
                              ': use 0 (off) or a decay below 1, e.g. 0.999')
-  for name in ('g_optimizer', 'd_optimizer'):
+  for name in config.train:
     spec = config.train[name]
-    rate = spec.get('learning_rate')
-    if isinstance(rate, (int, float)) and not rate >= 0:
-      raise errors.ConfigError(f'config.train.{name}.learning_rate={rate}: '
-                               'must be 0 or more')
+    if name.endswith('optimizer') and hasattr(spec, 'get'):
+      rate = spec.get('learning_rate')
+      if isinstance(rate, (int, float)) and not rate >= 0:
+        raise errors.ConfigError(f'config.train.{name}.learning_rate={rate}: '
+                                 'must be 0 or more')
+
+
+def _paths(config, prefix='') -> list[str]:
+  out = []
+  for key in config:
+    value = config[key]
+    path = f'{prefix}{key}'
+    if isinstance(value, ml_collections.ConfigDict) and not key.endswith(
+        'optimizer'):
+      out += _paths(value, path + '.')
+    else:
+      out.append(path)
+  return out
+
+
+def check_keys(config: ml_collections.ConfigDict):
+  """Every key of `config` is one its family knows (default_config of
+  config.family); a key of another family's is named as such."""
+  from jaxgan import families  # pylint: disable=g-import-not-at-top
+  family = config.get('family', 'gan')
+  known = set(_paths(default_config(family)))
+  unknown = [p for p in _paths(config) if p not in known]
+  if not unknown:
+    return
+  owners = []
+  for other in families.FAMILIES:
+    if other != family and unknown[0] in _paths(default_config(other)):
+      owners.append(other)
+  where = (f' (an option of the {" and ".join(map(repr, owners))} family)'
+           if owners else '')
+  raise errors.ConfigError(
+      f'config.{unknown[0]}{where} is not an option of the {family!r} '
+      f'family{" (and " + str(len(unknown) - 1) + " more)" if len(unknown) > 1 else ""}'
+      ': remove it, or set config.family to the family it belongs to.')

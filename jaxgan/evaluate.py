@@ -387,8 +387,7 @@ class TrainingEvaluator:
   def __init__(self, config, dataset, workdir: str, write: bool = True):
     self.config = config
     self.mixture = dataset.name in input_pipeline.MIXTURES
-    self.history_path = epath.Path(workdir) / 'eval' / 'history.jsonl'
-    self.write = write
+    self.history = History(workdir, write)
     if self.mixture:
       self.modes, self.std = input_pipeline.mixture_modes(dataset.name)
       self.primary = 'eval/reverse_kl'
@@ -438,25 +437,58 @@ class TrainingEvaluator:
         scalars.update({f'eval/{net}_{k}': float(v) for k, v in result.items()
                         if isinstance(v, (int, float))
                         and k not in PROTOCOL_CONSTANTS})
-    if self.write:
-      self._record(step, scalars)
+    self.history.record(step, scalars)
     return scalars
 
-  def _record(self, step, scalars):
-    """Appends to eval/history.jsonl (steps a resumed run redoes replaced)
-    and redraws eval/curves.png."""
-    history = [r for r in self.history() if r['step'] < step]
-    history.append({'step': step, **scalars})
-    self.history_path.parent.mkdir(parents=True, exist_ok=True)
-    self.history_path.write_text(''.join(json.dumps(r) + '\n'
-                                         for r in history))
-    writers.plot_curves(self.history_path.parent / 'curves.png', history)
 
-  def history(self) -> list[dict]:
-    if not self.history_path.exists():
+class History:
+  """WORKDIR/eval/history.jsonl and eval/curves.png of a run's evaluations
+  (any family); only written when `write` (process 0)."""
+
+  def __init__(self, workdir: str, write: bool = True):
+    self.path = epath.Path(workdir) / 'eval' / 'history.jsonl'
+    self.write = write
+
+  def record(self, step: int, scalars: dict):
+    """Appends a row (steps a resumed run redoes replaced) and redraws the
+    curves."""
+    if not self.write:
+      return
+    history = [r for r in self.rows() if r['step'] < step]
+    history.append({'step': step, **scalars})
+    self.path.parent.mkdir(parents=True, exist_ok=True)
+    self.path.write_text(''.join(json.dumps(r) + '\n' for r in history))
+    writers.plot_curves(self.path.parent / 'curves.png', history)
+
+  def rows(self) -> list[dict]:
+    if not self.path.exists():
       return []
-    return [json.loads(line) for line in
-            self.history_path.read_text().splitlines() if line.strip()]
+    return [json.loads(line) for line in self.path.read_text().splitlines()
+            if line.strip()]
+
+
+class SampleEvaluator(TrainingEvaluator):
+  """The noise GAN's evaluation during training: `config.eval.num_samples`
+  samples from fixed latents (classes and codes cycling, as `sample`), the
+  EMA generator's with `config.eval.use_ema`; lower `primary` is better."""
+  higher_is_better = False
+
+  def __init__(self, config, dataset, workdir: str, write: bool = True):
+    super().__init__(config, dataset, workdir, write)
+    from jaxgan.families import gan  # pylint: disable=g-import-not-at-top
+    self.z, self.labels, categories = gan.fixed_latent(
+        config, config.eval.num_samples, stream=2**31 - 2)
+    self.conditions = conditions(self.labels, categories)
+
+  def evaluate(self, step: int, predict, chunk: int = 500) -> dict:
+    """`predict(inputs, ema)`: the trainer's generator at this step."""
+    samples = []
+    for i in range(0, len(self.z), chunk):
+      inputs = {'z': self.z[i:i + chunk]}
+      if self.labels is not None:
+        inputs['labels'] = self.labels[i:i + chunk]
+      samples.append(predict(inputs, self.config.eval.use_ema))
+    return self(step, np.concatenate(samples), self.conditions)
 
 
 def command_run():

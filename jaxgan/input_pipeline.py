@@ -53,6 +53,21 @@ class Dataset:
   num_classes: int
   fetch: callable
 
+  @property
+  def spec(self) -> tuple[int, ...]:
+    """What the networks are built for: the shape of one example."""
+    return self.sample_shape
+
+  def describe(self) -> str:
+    count = (f'{self.num_examples:,}' if self.num_examples < 2**40 else
+             'unlimited')
+    return f'{self.name}, {count} examples of shape {self.sample_shape}'
+
+  def meta(self) -> dict:
+    """What a checkpoint records of the data (sampling needs no dataset)."""
+    return {'dataset': self.name, 'sample_shape': list(self.sample_shape),
+            'num_classes': self.num_classes}
+
 
 # --- Mixtures of Gaussians ----------------------------------------------------
 
@@ -369,7 +384,8 @@ def process_batch(dataset: Dataset, seed: int, step: int, n_critic: int,
                   process_count: int = 1) -> dict[str, np.ndarray]:
   """This process's slice of the global batch of `step`.
 
-  Returns {'x': (n_critic, batch_size // process_count, ...), 'label': ...}:
+  Returns {'image': (n_critic, batch_size // process_count, ...),
+  'label': ...} (for the 2D mixtures, 'image' holds the points):
   one real batch per critic update, rows [i * b, (i + 1) * b) for process i.
   """
   indices = example_indices(seed, step, (n_critic, batch_size),
@@ -377,16 +393,26 @@ def process_batch(dataset: Dataset, seed: int, step: int, n_critic: int,
   local = batch_size // process_count
   indices = indices[:, process_index * local:(process_index + 1) * local]
   x, labels = dataset.fetch(indices.ravel())
-  return {'x': x.reshape(indices.shape + x.shape[1:]),
+  return {'image': x.reshape(indices.shape + x.shape[1:]),
           'label': labels.reshape(indices.shape)}
 
 
 def batch_iterator(dataset: Dataset, config: ml_collections.ConfigDict,
                    start_step: int = 0, prefetch: int = 2
                    ) -> Iterator[dict[str, np.ndarray]]:
-  """This process's batches from `start_step` on, prepared in a thread."""
+  """This process's noise-GAN batches from `start_step` on (`process_batch`),
+  prepared in a thread."""
   args = (config.seed, config.train.n_critic, config.train.batch_size,
           jax.process_index(), jax.process_count())
+  return prefetched(lambda step: process_batch(dataset, args[0], step,
+                                               *args[1:]), start_step,
+                    prefetch)
+
+
+def prefetched(make_batch, start_step: int = 0, prefetch: int = 2
+               ) -> Iterator[dict[str, np.ndarray]]:
+  """make_batch(step) for step = start_step, start_step + 1, ..., made
+  `prefetch` steps ahead in a thread (errors re-raised in the caller)."""
   out = queue.Queue(maxsize=prefetch)
   stop = threading.Event()
 
@@ -394,7 +420,7 @@ def batch_iterator(dataset: Dataset, config: ml_collections.ConfigDict,
     step = start_step
     try:
       while not stop.is_set():
-        batch = process_batch(dataset, args[0], step, *args[1:])
+        batch = make_batch(step)
         while not stop.is_set():
           try:
             out.put(batch, timeout=0.1)

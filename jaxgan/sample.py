@@ -46,8 +46,8 @@ from jaxgan import cli
 from jaxgan import controls
 from jaxgan import errors
 from jaxgan import input_pipeline
-from jaxgan import models
 from jaxgan import writers
+from jaxgan.families import gan as gan_family
 
 FLAGS = flags.FLAGS
 
@@ -96,7 +96,7 @@ class Generator:
 
   @property
   def num_classes(self) -> int:
-    return models.num_classes(self.config)
+    return gan_family.num_classes(self.config)
 
   @property
   def has_ema(self) -> bool:
@@ -152,7 +152,13 @@ def load(workdir: str, step: int | None = None,
                      f'steps {steps}.')
   meta = ckpt.read_meta(step)
   config = checkpoints.config_from_meta(meta)
-  generator, _ = models.create_models(config, tuple(meta['sample_shape']))
+  if config.family != 'gan':
+    ckpt.close()
+    raise errors.ConfigError(
+        f'{workdir} holds a {config.family!r} run, which translates inputs '
+        'rather than sampling from noise: use python -m jaxgan.translate '
+        f'--workdir={workdir} --input=IMAGE_OR_DIR --out=DIR.')
+  generator, _ = gan_family.create_models(config, tuple(meta['sample_shape']))
   device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
   raw = ckpt.restore_raw(step, device)
   ckpt.close()
@@ -169,11 +175,11 @@ def noise(generator: Generator, num: int, seed: int) -> np.ndarray:
 
 def random_inputs(generator: Generator, num: int, seed: int):
   """(latents, labels, categories): `noise` with classes and InfoGAN codes
-  laid out by `models.cycled_latents` (classes and categories cycle, i % K,
-  so every class gets num / K samples)."""
+  laid out by `gan_family.cycled_latents` (classes and categories cycle,
+  i % K, so every class gets num / K samples)."""
   key = jax.random.fold_in(jax.random.key(seed), 1)
-  return models.cycled_latents(generator.config,
-                               noise(generator, num, seed), key)
+  return gan_family.cycled_latents(generator.config,
+                                   noise(generator, num, seed), key)
 
 
 def class_grid(generator: Generator, columns: int, seed: int):
@@ -226,8 +232,8 @@ def code_grid(generator: Generator, rows: int, steps: int, seed: int):
   noise_rows, categorical, continuous, columns = controls.code_sweeps(
       noise(generator, rows, seed), m.info_categorical, m.info_continuous,
       steps)
-  z = np.asarray(models.latent_vector(generator.config, noise_rows,
-                                      categorical, continuous))
+  z = np.asarray(gan_family.latent_vector(generator.config, noise_rows,
+                                          categorical, continuous))
   classes = generator.num_classes
   labels = (np.zeros(len(z), np.int32) if classes else None)
   return z, labels, columns

@@ -1,518 +1,58 @@
-"""The GAN training library: state, the compiled iteration, and the loop.
+"""The training loop: the same for every family.
 
-`make_iteration` builds one pure function that runs a whole GAN iteration
-(n_critic critic updates, one generator update, EMA) and `train_and_evaluate`
-drives it. Parallelism is data parallel: under 'jit' the state is replicated
-over a Mesh with axis 'data' and the batch and noise are sharded on it; under
-'pmap' the same function runs per device with gradients averaged by
-`lax.pmean` and cross-replica BatchNorm statistics.
+`Trainer` compiles a family's iteration (`Family.update`) for every device of
+every process, jit over a Mesh with axis 'data' (the state replicated, the
+batch sharded) or pmap where the family supports it, one iteration or
+`steps_per_dispatch` of them per call. `train_and_evaluate` drives it:
+progress, logging, samples, evaluation with a best checkpoint, checkpoints
+and exact resume, SIGTERM/SIGINT, the NaN guard and several processes. It
+knows no family by name (`jaxgan.families`, docs/families.md).
 """
 
-import functools
-import inspect
 import math
 import os
 import signal
 import threading
-from typing import Any
 
 from absl import logging
-import flax
 import jax
 import jax.numpy as jnp
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 import ml_collections
 import numpy as np
-import optax
 
 from jaxgan import checkpoints
 from jaxgan import config_lib
 from jaxgan import errors
-from jaxgan import evaluate
-from jaxgan import input_pipeline
-from jaxgan import losses
-from jaxgan import models
+from jaxgan import families
+from jaxgan import networks
 from jaxgan import workdir as workdirs
 from jaxgan import writers
 
 AXIS = 'data'
 
 
-@flax.struct.dataclass
-class GANState:
-  """Everything a GAN iteration reads and writes, as one pytree."""
-  step: jax.Array
-  g_params: Any
-  g_state: Any  # Generator BatchNorm statistics ({} when none).
-  g_opt_state: Any
-  d_params: Any
-  d_state: Any
-  d_opt_state: Any
-  ema_params: Any  # EMA of g_params (a copy of them when ema_decay == 0).
-
-
 class NonFiniteError(errors.UserError, FloatingPointError):
   """Training produced a non-finite loss."""
 
 
-def validate_config(config: ml_collections.ConfigDict):
-  """Rejects combinations that would train wrongly, naming the fix."""
-  if config.loss.name not in losses.GAN_LOSSES:
-    raise errors.ConfigError(f'unknown config.loss.name {config.loss.name!r}: use one '
-                     f'of {sorted(losses.GAN_LOSSES)}')
-  if config.loss.penalty not in losses.PENALTIES:
-    raise errors.ConfigError(f'unknown config.loss.penalty {config.loss.penalty!r}: '
-                     f'use one of {losses.PENALTIES}')
-  if (config.loss.penalty != 'none' and models.uses_batch_norm(config)):
-    raise errors.ConfigError(
-        f'config.loss.penalty={config.loss.penalty!r} needs a critic whose '
-        'outputs do not mix examples, but config.model.d_norm is "batch": set '
-        "--config.model.d_norm=layer (or none).")
-  if (config.loss.label_smoothing and
-      not losses.GAN_LOSSES[config.loss.name].outputs_logits):
-    raise errors.ConfigError('config.loss.label_smoothing applies to BCE losses only '
-                     f'(minimax, non_saturating), not {config.loss.name!r}')
-  if config.parallelism not in ('jit', 'pmap'):
-    raise errors.ConfigError(f"config.parallelism must be 'jit' or 'pmap', not "
-                     f'{config.parallelism!r}')
-  if config.train.n_critic < 1:
-    raise errors.ConfigError('config.train.n_critic must be at least 1')
-  if config.train.steps_per_dispatch < 1:
-    raise errors.ConfigError('config.train.steps_per_dispatch must be at least 1 '
-                     '(1: one iteration per compiled call)')
-  if min(config.model.info_categorical, config.model.info_continuous) < 0:
-    raise errors.ConfigError('config.model.info_categorical and info_continuous count '
-                     'codes: use 0 or more')
-  pack = config.model.pack
-  if pack < 1:
-    raise errors.ConfigError('config.model.pack must be at least 1 (1: no packing)')
-  if config.train.batch_size % pack:
-    raise errors.ConfigError(f'config.train.batch_size ({config.train.batch_size}) '
-                     f'must divide by config.model.pack ({pack}): the critic '
-                     'sees batch_size / pack packed examples')
-  if pack > 1 and (config.model.conditioning != 'none' or
-                   config.model.aux_classifier or config.model.info_categorical
-                   or config.model.info_continuous):
-    raise errors.ConfigError('config.model.pack > 1 packs unlabelled examples; it '
-                     'does not combine with class conditioning, ACGAN or '
-                     'InfoGAN heads (set pack=1)')
-  if config.eval.use_ema and not config.train.ema_decay:
-    raise errors.ConfigError(
-        'config.eval.use_ema evaluates the EMA of the generator, but '
-        'config.train.ema_decay is 0 (no EMA): set ema_decay (e.g. 0.999) or '
-        'use_ema=False.')
-  for name in ('train.unroll_steps', 'train.instance_noise',
-               'train.instance_noise_steps', 'model.minibatch_std'):
-    section, key = name.split('.')
-    if config[section][key] < 0:
-      raise errors.ConfigError(f'config.{name} must be 0 (off) or more')
-
-
-def make_optimizer(spec: ml_collections.ConfigDict,
-                   differentiable: bool = False) -> optax.GradientTransformation:
-  """optax.<spec.name>(**rest of spec).
-
-  differentiable=True is for optimizer steps that are themselves
-  differentiated (the unrolled critic): Adam-like optimizers get
-  eps_root=1e-8 unless set, so that the square root of the second moment has
-  a finite derivative where a gradient entry is exactly 0 (optax's advice
-  for differentiating through Adam). The optimizer state is the same.
-  """
-  kwargs = dict(spec)
-  name = kwargs.pop('name')
-  if not hasattr(optax, name):
-    raise errors.ConfigError(f'unknown optimizer optax.{name}: use the name '
-                             'of an optax optimizer (adam, rmsprop, sgd, ...)')
-  factory = getattr(optax, name)
-  if (differentiable and 'eps_root' in inspect.signature(factory).parameters
-      and not kwargs.get('eps_root')):
-    kwargs['eps_root'] = 1e-8
-  return factory(**kwargs)
-
-
-def instance_noise_std(config: ml_collections.ConfigDict, step) -> jax.Array:
-  """The instance noise's standard deviation at `step` (a traced int ok).
-
-  config.train.instance_noise at step 0, falling linearly to 0 at step
-  config.train.instance_noise_steps and 0 after it; constant when that is 0.
-  """
-  std = jnp.float32(config.train.instance_noise)
-  steps = config.train.instance_noise_steps
-  if steps:
-    std = std * jnp.clip(1.0 - jnp.asarray(step, jnp.float32) / steps, 0.0, 1.0)
-  return std
-
-
-class GAN:
-  """The models, optimizers and losses of one config, and their maths.
-
-  `axis_name` is None under jit (arrays are global) and the pmap axis under
-  pmap, where BatchNorm, gradients and metrics are averaged across devices.
-  `batch_sharding` (jit only) is where batch-sized random draws are placed.
-  """
-
-  def __init__(self, config, sample_shape, axis_name=None,
-               batch_sharding=None):
-    validate_config(config)
-    self.config = config
-    self.sample_shape = tuple(sample_shape)
-    self.axis_name = axis_name
-    self.batch_sharding = batch_sharding
-    self.generator, self.discriminator = models.create_models(
-        config, sample_shape, axis_name)
-    # The penalty's pass through the critic is differentiated twice, where
-    # DownConv's CPU form keeps to im2col; its plain passes (scores of real
-    # and fake, the generator's loss) take the forms fastest for a first
-    # derivative. Same parameters, same function.
-    self.penalty_discriminator = self.discriminator
-    if getattr(self.discriminator, 'double_backward', False):
-      self.discriminator = self.discriminator.clone(double_backward=False)
-    self.g_tx = make_optimizer(config.train.g_optimizer)
-    self.d_tx = make_optimizer(config.train.d_optimizer)
-    self.d_tx_unrolled = make_optimizer(config.train.d_optimizer,
-                                        differentiable=True)
-    self.pack = config.model.pack
-    gan_loss = losses.GAN_LOSSES[config.loss.name]
-    self.d_loss_fn = gan_loss.discriminator
-    if gan_loss.outputs_logits:
-      self.d_loss_fn = functools.partial(
-          gan_loss.discriminator, label_smoothing=config.loss.label_smoothing)
-    self.g_loss_fn = gan_loss.generator
-    self.num_classes = models.num_classes(config)
-    # cGAN and projection discriminators see the class; ACGAN's predicts it.
-    self.d_sees_labels = bool(self.discriminator.num_classes)
-
-  # --- Helpers that hide the difference between jit and pmap -------------
-
-  def _mean(self, x):
-    return x if self.axis_name is None else jax.lax.pmean(x, self.axis_name)
-
-  def _draw(self, key, sampler, shape):
-    """Global random draws of `shape` (batch first), this replica's rows.
-
-    Under pmap every replica draws the whole global batch and keeps its own
-    rows, so the numbers do not depend on the device count.
-    """
-    global_batch = self.config.train.batch_size
-    x = sampler(key, (global_batch,) + tuple(shape))
-    if self.axis_name is None:
-      if self.batch_sharding is not None:
-        x = jax.lax.with_sharding_constraint(x, self.batch_sharding)
-      return x
-    local = global_batch // jax.lax.psum(1, self.axis_name)
-    start = jax.lax.axis_index(self.axis_name) * local
-    return jax.lax.dynamic_slice_in_dim(x, start, local)
-
-  def noise(self, key):
-    return self._draw(key, jax.random.normal, (self.config.model.latent_dim,))
-
-  def latent(self, key) -> dict[str, jax.Array]:
-    """The generator's inputs for one batch.
-
-    {'z': (B, latent_size)} (the noise, then InfoGAN's codes), plus 'labels'
-    (B,) for conditional models and the codes 'categorical' (B,) and
-    'continuous' (B, C) for InfoGAN. The noise is `noise(key)` whatever else
-    is drawn, so unconditional runs keep their random stream.
-    """
-    m = self.config.model
-    draw_int = lambda n: lambda k, s: jax.random.randint(k, s, 0, n)
-    out = {'z': self.noise(key)}
-    if self.num_classes:
-      out['labels'] = self._draw(jax.random.fold_in(key, 1),
-                                 draw_int(self.num_classes), ())
-    if m.info_categorical:
-      out['categorical'] = self._draw(jax.random.fold_in(key, 2),
-                                      draw_int(m.info_categorical), ())
-    if m.info_continuous:
-      out['continuous'] = self._draw(
-          jax.random.fold_in(key, 3),
-          lambda k, s: jax.random.uniform(k, s, minval=-1.0, maxval=1.0),
-          (m.info_continuous,))
-    out['z'] = models.latent_vector(self.config, out['z'],
-                                    out.get('categorical'),
-                                    out.get('continuous'))
-    return out
-
-  # --- Networks ----------------------------------------------------------
-
-  def generate(self, g_params, g_state, z, labels=None, train=True):
-    """G(z[, labels]) -> (fake, new BatchNorm statistics)."""
-    variables = {'params': g_params, **g_state}
-    if train and g_state:
-      fake, updates = self.generator.apply(variables, z, labels, train=True,
-                                           mutable=['batch_stats'])
-      return fake, updates
-    return self.generator.apply(variables, z, labels, train=train), g_state
-
-  def discriminate(self, d_params, d_state, x, labels=None, packed=False,
-                   penalty=False):
-    """D(x[, labels]) in training mode -> (scores (B,), heads, new d_state).
-
-    `heads`: ACGAN's class logits and InfoGAN's Q outputs ({} when none).
-    Labels reach the discriminator only when it is conditioned on them.
-    With PacGAN packing (config.model.pack = m) D scores B / m packed
-    examples; `packed`: x is packed already. `penalty`: the pass a gradient
-    penalty differentiates twice (see `penalty_discriminator`).
-    """
-    variables = {'params': d_params, **d_state}
-    labels = labels if self.d_sees_labels else None
-    if not packed:
-      x = models.pack_samples(x, self.pack)
-    module = self.penalty_discriminator if penalty else self.discriminator
-    if d_state:
-      out, d_state = module.apply(variables, x, labels, train=True,
-                                  mutable=['batch_stats'])
-    else:
-      out = module.apply(variables, x, labels, train=True)
-    scores, heads = out if isinstance(out, tuple) else (out, {})
-    return scores, heads, d_state
-
-  def head_losses(self, heads, labels=None, latent=None):
-    """ACGAN's and InfoGAN's terms on one batch -> (weighted sum, metrics).
-
-    `labels`: the batch's classes (real labels, or those given to G);
-    `latent`: the generator inputs of a fake batch (InfoGAN's codes).
-    """
-    loss_config = self.config.loss
-    total, metrics = 0.0, {}
-    if 'class_logits' in heads and labels is not None:
-      metrics['class_loss'] = losses.auxiliary_classifier_loss(
-          heads['class_logits'], labels)
-      metrics['class_accuracy'] = jnp.mean(
-          jnp.argmax(heads['class_logits'], -1) == labels)
-      total += loss_config.aux_weight * metrics['class_loss']
-    if latent is not None and 'q_categorical' in heads:
-      metrics['info_categorical'] = losses.info_categorical_loss(
-          heads['q_categorical'], latent['categorical'])
-      total += loss_config.info_weight * metrics['info_categorical']
-    if latent is not None and 'q_continuous' in heads:
-      metrics['info_continuous'] = losses.info_continuous_loss(
-          heads['q_continuous'], latent['continuous'])
-      total += loss_config.info_continuous_weight * metrics['info_continuous']
-    return total, metrics
-
-  def init(self, key) -> GANState:
-    """Initial state (single device, unreplicated)."""
-    g_key, d_key = jax.random.split(key)
-    z = jnp.zeros((2, models.latent_size(self.config)))
-    x = models.pack_samples(jnp.zeros((2 * self.pack,) + self.sample_shape),
-                            self.pack)
-    labels = jnp.zeros((2,), jnp.int32) if self.num_classes else None
-    g_vars = self.generator.init(g_key, z, labels, train=False)
-    d_vars = self.discriminator.init(
-        d_key, x, labels if self.d_sees_labels else None, train=False)
-    g_state, d_state = dict(g_vars), dict(d_vars)
-    g_params, d_params = g_state.pop('params'), d_state.pop('params')
-    return GANState(
-        step=jnp.zeros((), jnp.int32),
-        g_params=g_params, g_state=g_state,
-        g_opt_state=self.g_tx.init(g_params),
-        d_params=d_params, d_state=d_state,
-        d_opt_state=self.d_tx.init(d_params),
-        ema_params=jax.tree.map(jnp.copy, g_params))
-
-  # --- The updates ---------------------------------------------------------
-
-  def add_instance_noise(self, x, noise_std, key):
-    """x + noise_std * N(0, 1) (x itself when instance noise is off)."""
-    if not self.config.train.instance_noise:
-      return x
-    return x + noise_std * self._draw(key, jax.random.normal, x.shape[1:])
-
-  def critic_loss(self, d_params, d_state, real, real_labels, fake,
-                  fake_latent, key, noise_std=0.0):
-    """Critic loss with penalty and heads -> (loss, (new d_state, metrics)).
-
-    `fake_latent`: the generator inputs that made `fake` (see `latent`);
-    `noise_std`: the instance noise's standard deviation at this step.
-    """
-    real = self.add_instance_noise(real, noise_std, jax.random.fold_in(key, 1))
-    fake = self.add_instance_noise(fake, noise_std, jax.random.fold_in(key, 2))
-    fake_labels = fake_latent.get('labels')
-    real_scores, real_heads, d_state = self.discriminate(
-        d_params, d_state, real, real_labels)
-    fake_scores, fake_heads, d_state = self.discriminate(
-        d_params, d_state, fake, fake_labels)
-    loss = self.d_loss_fn(real_scores, fake_scores)
-    metrics = {'d_loss': loss, 'd_real': jnp.mean(real_scores),
-               'd_fake': jnp.mean(fake_scores)}
-    if real_heads:
-      # ACGAN: D classifies real and fake (Odena et al. 2017, eq. 2);
-      # InfoGAN: Q recovers the codes of fakes (Chen et al. 2016, eq. 5).
-      real_terms, real_metrics = self.head_losses(real_heads, real_labels)
-      fake_terms, fake_metrics = self.head_losses(fake_heads, fake_labels,
-                                                  fake_latent)
-      loss = loss + real_terms + fake_terms
-      metrics.update({f'd_real_{k}': v for k, v in real_metrics.items()})
-      metrics.update({f'd_fake_{k}': v for k, v in fake_metrics.items()})
-    penalty_name = self.config.loss.penalty
-    if penalty_name != 'none':
-      # Per packed example: the critic's input is the packed one.
-      critic_fn = lambda x: self.discriminate(d_params, d_state, x,
-                                              real_labels, packed=True,
-                                              penalty=True)[0]
-      real = models.pack_samples(real, self.pack)
-      if penalty_name == 'gradient_penalty':
-        fake = models.pack_samples(fake, self.pack)
-        epsilon = self._draw(key, jax.random.uniform, ())[:real.shape[0]]
-        penalty = losses.gradient_penalty(critic_fn, real, fake, epsilon)
-      else:
-        penalty = losses.r1_penalty(critic_fn, real)
-      metrics['penalty'] = penalty
-      loss = loss + self.config.loss.penalty_weight * penalty
-    metrics['d_total_loss'] = loss
-    return loss, (d_state, metrics)
-
-  def critic_update(self, d_params, d_state, d_opt_state, real, real_labels,
-                    fake, fake_latent, key, noise_std=0.0, tx=None):
-    """One optimizer step of the critic on a real and a fake batch."""
-    grads, (d_state, metrics) = jax.grad(self.critic_loss, has_aux=True)(
-        d_params, d_state, real, real_labels, fake, fake_latent, key,
-        noise_std)
-    grads = self._mean(grads)
-    d_state = self._mean(d_state)
-    tx = tx or self.d_tx
-    updates, d_opt_state = tx.update(grads, d_opt_state, d_params)
-    d_params = optax.apply_updates(d_params, updates)
-    if self.config.loss.weight_clip > 0:
-      d_params = losses.clip_weights(d_params, self.config.loss.weight_clip)
-    metrics['d_grad_norm'] = optax.tree.norm(grads)
-    return d_params, d_state, d_opt_state, metrics
-
-  def iteration(self, state: GANState, real_batches, real_labels=None,
-                base_key=None) -> tuple[GANState, dict]:
-    """One GAN iteration: n_critic critic updates, then one generator update.
-
-    `real_batches` holds one real batch per critic update, (n_critic, B, ...),
-    and `real_labels` their classes (n_critic, B) (conditional models).
-    As in pytorch/examples' DCGAN, the generator update reuses the fake batch
-    of the last critic update: one generator forward pass serves both, and
-    the generator's gradient flows through the freshly updated critic.
-
-    With config.train.unroll_steps = k (Unrolled GAN, Metz et al. 2017, eq.
-    5-6), the generator's loss is taken against a copy of the critic advanced
-    k more optimizer steps on the last real batch and the generator's fake
-    batch, differentiated through those steps (a `lax.scan`), so G also sees
-    how D would answer its move; the critic itself keeps its ordinary update.
-    `base_key` (a PRNG key) replaces `jax.random.key(config.seed)`, e.g. to
-    vmap an iteration over seeds.
-    """
-    config = self.config
-    n_critic = config.train.n_critic
-    if base_key is None:
-      base_key = jax.random.key(config.seed)
-    key = jax.random.fold_in(base_key, state.step)
-    keys = jax.random.split(key, 2 * n_critic)
-    noise_std = instance_noise_std(config, state.step)
-    real_batches = input_pipeline.to_model_input(real_batches)
-    if not self.num_classes:
-      real_labels = None  # Not used: the scan carries no dummy.
-    elif real_labels is None:
-      raise ValueError('this GAN is class-conditional: pass the real '
-                       'batches\' labels (n_critic, B).')
-
-    def critic_iteration(carry, inputs):
-      d_params, d_state, d_opt_state, g_state = carry
-      real, labels, noise_key, penalty_key = inputs
-      latent = self.latent(noise_key)
-      fake, g_state = self.generate(state.g_params, g_state, latent['z'],
-                                    latent.get('labels'))
-      d_params, d_state, d_opt_state, metrics = self.critic_update(
-          d_params, d_state, d_opt_state, real, labels, fake, latent,
-          penalty_key, noise_std)
-      return (d_params, d_state, d_opt_state, g_state), metrics
-
-    carry = (state.d_params, state.d_state, state.d_opt_state, state.g_state)
-    if n_critic > 1:
-      carry, _ = jax.lax.scan(
-          critic_iteration, carry,
-          (real_batches[:-1],
-           None if real_labels is None else real_labels[:-1],
-           keys[:n_critic - 1], keys[n_critic:-1]))
-    d_params, d_state, d_opt_state, g_state = carry
-
-    # The last critic update and the generator update share G(z).
-    latent = self.latent(keys[n_critic - 1])
-    fake_labels = latent.get('labels')
-    (fake, g_state), g_vjp = jax.vjp(
-        lambda p: self.generate(p, g_state, latent['z'], fake_labels),
-        state.g_params)
-    g_state = self._mean(g_state)
-    last_real = real_batches[-1]
-    last_labels = None if real_labels is None else real_labels[-1]
-    d_params, d_state, d_opt_state, metrics = self.critic_update(
-        d_params, d_state, d_opt_state, last_real, last_labels,
-        jax.lax.stop_gradient(fake), latent, keys[-1], noise_std)
-    g_key = jax.random.fold_in(keys[-1], 3)
-
-    def unrolled_critic(fake):
-      """The critic after unroll_steps more steps, as a function of fake."""
-
-      def unroll(carry, unroll_key):
-        params, d_state, opt_state = carry
-        params, d_state, opt_state, _ = self.critic_update(
-            params, d_state, opt_state, last_real, last_labels, fake, latent,
-            unroll_key, noise_std, tx=self.d_tx_unrolled)
-        return (params, d_state, opt_state), None
-
-      unroll_keys = jax.random.split(jax.random.fold_in(g_key, 1),
-                                     config.train.unroll_steps)
-      (params, unrolled_state, _), _ = jax.lax.scan(
-          unroll, (d_params, d_state, d_opt_state), unroll_keys)
-      return params, unrolled_state
-
-    def generator_loss(fake):
-      params, critic_state = d_params, d_state
-      if config.train.unroll_steps:
-        params, critic_state = unrolled_critic(fake)
-      seen = self.add_instance_noise(fake, noise_std, g_key)
-      scores, heads, new_d_state = self.discriminate(params, critic_state,
-                                                     seen, fake_labels)
-      if config.train.unroll_steps:
-        new_d_state = d_state  # The unrolled copy's statistics are dropped.
-      loss = self.g_loss_fn(scores)
-      head_terms, head_metrics = self.head_losses(heads, fake_labels, latent)
-      return loss + head_terms, (loss, new_d_state, head_metrics)
-
-    (_, (g_loss, d_state, g_head_metrics)), fake_grads = jax.value_and_grad(
-        generator_loss, has_aux=True)(fake)
-    g_grads = g_vjp((fake_grads, jax.tree.map(jnp.zeros_like, g_state)))[0]
-    g_grads = self._mean(g_grads)
-    d_state = self._mean(d_state)
-    updates, g_opt_state = self.g_tx.update(g_grads, state.g_opt_state,
-                                            state.g_params)
-    g_params = optax.apply_updates(state.g_params, updates)
-    decay = config.train.ema_decay
-    ema_params = (optax.incremental_update(g_params, state.ema_params,
-                                           1.0 - decay)
-                  if decay > 0 else g_params)
-    metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
-    if config.train.instance_noise:
-      metrics['instance_noise'] = noise_std
-    metrics.update({f'g_{k}': v for k, v in g_head_metrics.items()})
-    metrics = self._mean(metrics)
-    metrics['finite'] = jnp.all(jnp.stack(
-        [jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
-    new_state = GANState(
-        step=state.step + 1, g_params=g_params, g_state=g_state,
-        g_opt_state=g_opt_state, d_params=d_params, d_state=d_state,
-        d_opt_state=d_opt_state, ema_params=ema_params)
-    return new_state, metrics
-
-
 class Trainer:
-  """A GAN compiled for every device of every process, jit or pmap.
+  """A family compiled for every device of every process, jit or pmap.
 
   `state` lives replicated on the devices; `step(batch)` runs one iteration
-  on this process's slice of the global batch ({'x': (n_critic, b, ...)} and,
-  for conditional models, 'label': (n_critic, b)).
+  on this process's slice of the global batch, a dict of named arrays whose
+  batch axis is the family's `batch_axis` (the noise GAN's
+  {'image': (n_critic, b, ...), 'label': (n_critic, b)}).
   """
 
-  def __init__(self, config, sample_shape, devices=None):
-    """`devices` defaults to every device (jit) or this process's (pmap)."""
+  def __init__(self, config, spec, devices=None):
+    """`spec`: the data's shapes (`data.spec`); `devices` defaults to every
+    device (jit) or this process's (pmap)."""
     self.config = config
     self.parallelism = config.parallelism
     self.trace_count = 0
+    family_cls = families.get(config.family)
+    family_cls.validate(config)
     pmap = self.parallelism == 'pmap'
     self.devices = devices or (jax.local_devices() if pmap else jax.devices())
     num_devices = len(self.devices) * (jax.process_count() if pmap else 1)
@@ -521,27 +61,24 @@ class Trainer:
           f'config.train.batch_size={config.train.batch_size} does not divide '
           f'by the {num_devices} devices: choose a multiple of {num_devices}.')
     if pmap:
-      self.gan = GAN(config, sample_shape, axis_name=AXIS)
+      self.family = family_cls(config, spec, axis_name=AXIS)
     else:
       self.mesh = Mesh(np.array(self.devices), (AXIS,))
       self.replicated = NamedSharding(self.mesh, P())
-      self.gan = GAN(config, sample_shape,
-                     batch_sharding=NamedSharding(self.mesh, P(AXIS)))
-    # Sampling never needs cross-device statistics.
-    sampler = GAN(config, sample_shape) if pmap else self.gan
-    self._sample = jax.jit(
-        lambda p, s, z, y: sampler.generate(p, s, z, y, train=False)[0])
+      self.family = family_cls(
+          config, spec, batch_sharding=NamedSharding(self.mesh, P(AXIS)))
+    # Prediction never needs cross-device statistics.
+    predictor = family_cls(config, spec) if pmap else self.family
+    self._predict = jax.jit(predictor.predict, static_argnames='ema')
 
-    def counted_iteration(state, batch, labels):
+    def counted_iteration(state, batch):
       self.trace_count += 1
-      return self.gan.iteration(state, batch, labels)
+      return self.family.update(state, batch)
 
-    def counted_iterations(state, batches, labels):
+    def counted_iterations(state, batches):
       # Several iterations per dispatch: a scan over the steps' batches.
       self.trace_count += 1
-      state, metrics = jax.lax.scan(
-          lambda s, inputs: self.gan.iteration(s, *inputs), state,
-          (batches, labels))
+      state, metrics = jax.lax.scan(self.family.update, state, batches)
       last = jax.tree.map(lambda m: m[-1], metrics)
       last['finite'] = jnp.all(metrics['finite'])
       return state, last
@@ -556,27 +93,27 @@ class Trainer:
                   out_shardings=(self.replicated, self.replicated))
           for f in (counted_iteration, counted_iterations))
 
-  def init_state(self) -> GANState:
+  def init_state(self):
     key = jax.random.key(self.config.seed + 1)
     if self.parallelism == 'pmap':
-      return self.replicate(jax.jit(self.gan.init)(key))
+      return self.replicate(jax.jit(self.family.init)(key))
     # Created in place on every device of every process.
-    return jax.jit(self.gan.init, out_shardings=self.replicated)(key)
+    return jax.jit(self.family.init, out_shardings=self.replicated)(key)
 
-  def abstract_state(self) -> GANState:
+  def abstract_state(self):
     """Shapes, dtypes and target shardings of the state (for restoring)."""
-    shapes = jax.eval_shape(self.gan.init, jax.random.key(0))
+    shapes = jax.eval_shape(self.family.init, jax.random.key(0))
     sharding = (jax.sharding.SingleDeviceSharding(self.devices[0])
                 if self.parallelism == 'pmap' else self.replicated)
     return jax.tree.map(
         lambda s: jax.ShapeDtypeStruct(s.shape, s.dtype, sharding=sharding),
         shapes)
 
-  def place(self, state: GANState) -> GANState:
+  def place(self, state):
     """A state restored into `abstract_state()` -> ready for `step`."""
     return self.replicate(state) if self.parallelism == 'pmap' else state
 
-  def checkpointable(self, state: GANState) -> GANState:
+  def checkpointable(self, state):
     """What to save: the global replicated arrays (jit) or a host copy."""
     if self.parallelism == 'pmap':
       return self.unreplicate(state)
@@ -598,11 +135,18 @@ class Trainer:
       tree = jax.tree.map(lambda x: x[0], tree)
     return jax.device_get(tree)
 
-  def shard_batch(self, local_x: np.ndarray, lead: int = 1):
-    """This process's (n_critic, b, ...) slice -> the step's input array.
+  def on_one_device(self, tree):
+    """This process's copy of a replicated state on one device (no host
+    copy): what prediction runs on."""
+    if self.parallelism == 'pmap':
+      return jax.tree.map(lambda x: x[0], tree)
+    return jax.tree.map(lambda x: x.addressable_shards[0].data, tree)
 
-    `lead`: how many axes come before the batch axis (2 for the
-    (steps, n_critic, b, ...) input of `steps`).
+  def shard_batch(self, local_x: np.ndarray, lead: int = 1):
+    """This process's slice of one batch array -> the step's input array.
+
+    `lead`: how many axes come before the batch axis (the family's
+    `batch_axis`, one more for the stacked steps of `steps`).
     """
     if self.parallelism == 'pmap':
       n = len(self.devices)
@@ -612,19 +156,16 @@ class Trainer:
     sharding = NamedSharding(self.mesh, P(*[None] * lead, AXIS))
     return jax.make_array_from_process_local_data(sharding, local_x)
 
-  def _inputs(self, local_batch, lead):
-    x = local_batch['x']
-    labels = local_batch.get('label')
-    if labels is None or not self.gan.num_classes:
-      # Unused; one traced shape.
-      labels = np.zeros(x.shape[:lead + 1], np.int32)
-    return self.shard_batch(x, lead), self.shard_batch(labels, lead)
+  def _inputs(self, local_batch: dict, lead: int) -> dict:
+    return {k: self.shard_batch(np.asarray(v), lead)
+            for k, v in local_batch.items()}
 
-  def step(self, state, local_batch):
-    """One iteration: {'x': (n_critic, b, ...)[, 'label': (n_critic, b)]}."""
-    return self._step(state, *self._inputs(local_batch, 1))
+  def step(self, state, local_batch: dict):
+    """One iteration on this process's rows of one batch."""
+    return self._step(state,
+                      self._inputs(local_batch, self.family.batch_axis))
 
-  def steps(self, state, local_batches):
+  def steps(self, state, local_batches: list[dict]):
     """len(local_batches) iterations in one dispatch (`lax.scan`).
 
     Same result as calling `step` on each batch in turn; the metrics are the
@@ -632,74 +173,43 @@ class Trainer:
     """
     stacked = {k: np.stack([b[k] for b in local_batches])
                for k in local_batches[0]}
-    return self._steps(state, *self._inputs(stacked, 2))
+    return self._steps(state,
+                       self._inputs(stacked, self.family.batch_axis + 1))
 
-  def samples(self, state, z, use_ema=False, labels=None):
-    """Generator samples (eval-mode BatchNorm) for latents z (and classes of
-    conditional models), on the host."""
-    host = self.unreplicate(state)
-    params = host.ema_params if use_ema else host.g_params
-    return np.asarray(self._sample(params, host.g_state, z, labels))
-
-
-def fixed_noise(config, num, stream: int = 2**31 - 1) -> np.ndarray:
-  """The noise behind every sample grid of a run (a function of the seed)."""
-  key = jax.random.fold_in(jax.random.key(config.seed), stream)
-  return np.asarray(jax.random.normal(key, (num, config.model.latent_dim)))
-
-
-def fixed_latent(config, num, stream: int = 2**31 - 1):
-  """(z, labels, categories) of sample grids and evaluation: `fixed_noise`
-  with classes and codes laid out by `models.cycled_latents`."""
-  key = jax.random.fold_in(jax.random.key(config.seed), stream - 2**20)
-  return models.cycled_latents(config, fixed_noise(config, num, stream), key)
+  def predict(self, state, inputs: dict, ema: bool = False) -> np.ndarray:
+    """`Family.predict` on host inputs (inference mode), on the host."""
+    return np.asarray(self._predict(self.on_one_device(state), inputs,
+                                    ema=ema))
 
 
 class _BestCheckpoint:
-  """WORKDIR/checkpoints_best: the checkpoint with the lowest eval metric."""
+  """WORKDIR/checkpoints_best: the checkpoint with the best eval metric."""
 
-  def __init__(self, workdir, metric: str):
+  def __init__(self, workdir, metric: str, higher_is_better: bool = False):
     self.metric = metric
+    self.sign = -1.0 if higher_is_better else 1.0
     self.ckpt = checkpoints.Checkpointer(
         checkpoints.checkpoint_dir(workdir, best=True), keep=1)
     step = self.ckpt.latest_step()
-    self.value = (self.ckpt.read_meta(step)['eval'].get(metric, math.inf)
-                  if step is not None else math.inf)
+    self.value = (self.sign * self.ckpt.read_meta(step)['eval'].get(
+        metric, self.sign * math.inf) if step is not None else math.inf)
 
   def offer(self, step, state, meta, scalars):
-    value = scalars.get(self.metric, math.inf)
+    value = self.sign * scalars.get(self.metric, self.sign * math.inf)
     if math.isfinite(value) and value < self.value:
       self.value = value
       self.ckpt.save(step, state, {**meta, 'eval': scalars})
       logging.info('Best %s so far (%.4g) at step %d: saved to %s',
-                   self.metric, value, step, self.ckpt.path(step))
+                   self.metric, self.sign * value, step,
+                   self.ckpt.path(step))
 
   def close(self):
     self.ckpt.close()
 
 
-def resolve_num_classes(config, dataset):
-  """Sets config.model.num_classes of a conditional model from the data."""
-  m = config.model
-  if m.conditioning == 'none' and not m.aux_classifier:
-    return
-  if dataset.num_classes < 2:
-    raise input_pipeline.DataError(
-        f'{dataset.name} has no class labels, but the model is '
-        'class-conditional (config.model.conditioning / aux_classifier). For '
-        'an image folder, set --config.data.labels_from_subfolders=True '
-        '(one sub-folder per class).')
-  if m.num_classes == 0:
-    m.num_classes = dataset.num_classes
-  elif m.num_classes != dataset.num_classes:
-    raise errors.ConfigError(f'config.model.num_classes={m.num_classes}, but '
-                     f'{dataset.name} has {dataset.num_classes} classes: '
-                     'leave it 0 to take the dataset\'s.')
-
-
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                        devices=None, restart: bool = False):
-  """Trains the GAN that `config` describes, writing into `workdir`.
+  """Trains the run that `config` describes, writing into `workdir`.
 
   Resumes from the workdir's latest good checkpoint. SIGTERM or SIGINT ends
   the run after the current step with a checkpoint. `devices` (default: all)
@@ -710,15 +220,15 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   into the workdir. Returns the final state.
   """
   workdir = os.fspath(workdir)
+  family_cls = families.get(config.get('family', 'gan'))
+  config_lib.check_keys(config)
   config_lib.validate_values(config)
-  validate_config(config)
+  family_cls.validate(config)
   workdirs.check_usable(workdir)
-  dataset = input_pipeline.create_dataset(config)
-  logging.info('Data: %s, %s examples of shape %s', dataset.name,
-               f'{dataset.num_examples:,}' if dataset.num_examples < 2**40
-               else 'unlimited', dataset.sample_shape)
-  resolve_num_classes(config, dataset)
-  trainer = Trainer(config, dataset.sample_shape, devices)
+  data = family_cls.create_data(config)
+  logging.info('Data: %s', data.describe())
+  family_cls.resolve(config, data)
+  trainer = Trainer(config, data.spec, devices)
   with workdirs.lock(workdir, enabled=jax.process_index() == 0):
     if restart and jax.process_index() == 0:
       workdirs.archive(workdir)
@@ -729,21 +239,22 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
                                     keep=config.keep_checkpoints)
     try:
       state = _initial_state(config, workdir, trainer, ckpt)
-      return _train(config, workdir, dataset, trainer, ckpt, state)
+      return _train(config, workdir, data, trainer, ckpt, state)
     finally:
       ckpt.close()  # Every started save finishes before the process exits.
 
 
-# What fixes the data order: batches are functions of (seed, step) through
-# these, so a resumed run must keep them to continue the same stream.
-_DATA_ORDER_KEYS = ('train.batch_size', 'train.n_critic')
-
-
-def _check_resumable(config, restored: checkpoints.Restored):
-  """Refuses a resume whose config changes the data order of the run."""
+def _check_resumable(config, restored: checkpoints.Restored, family):
+  """Refuses a resume of another family, or one whose config changes the
+  data order of the run."""
   saved = restored.meta.get('config', {})
+  saved_family = saved.get('family', 'gan')
+  if saved_family != family.name:
+    raise checkpoints.CheckpointMismatchError(
+        f'{restored.path} holds a run of the {saved_family!r} family, and '
+        f'the config trains the {family.name!r} family: use a new --workdir.')
   changed = []
-  for name in _DATA_ORDER_KEYS:
+  for name in family.data_order_keys:
     section, key = name.split('.')
     before = saved.get(section, {}).get(key)
     if before is not None and before != config[section][key]:
@@ -759,19 +270,35 @@ def _check_resumable(config, restored: checkpoints.Restored):
         '--workdir.')
 
 
-def _initial_state(config, workdir, trainer, ckpt) -> GANState:
+def _saved_family(ckpt) -> str | None:
+  """The family of the workdir's newest checkpoint whose meta reads."""
+  for step in reversed(ckpt.all_steps()):
+    try:
+      return ckpt.read_meta(step).get('config', {}).get('family', 'gan')
+    except Exception:  # pylint: disable=broad-except
+      continue  # Unreadable: restore_latest_good moves it aside.
+  return None
+
+
+def _initial_state(config, workdir, trainer, ckpt):
   """The workdir's latest good checkpoint, else init_from, else fresh.
 
   A fresh start in a workdir holding an earlier run's records is refused
   (`workdirs.history`).
   """
+  family = trainer.family
+  saved_family = _saved_family(ckpt)
+  if saved_family not in (None, family.name):
+    raise checkpoints.CheckpointMismatchError(
+        f'{ckpt.directory} holds a run of the {saved_family!r} family, and '
+        f'the config trains the {family.name!r} family: use a new --workdir.')
   restored = ckpt.restore_latest_good(
       trainer.abstract_state(),
       'Refusing to resume this workdir with another model: use a new '
       '--workdir, or start a new run from this one\'s weights with '
       '--config.init_from=WORKDIR (same architecture, any optimizer).')
   if restored is not None:
-    _check_resumable(config, restored)
+    _check_resumable(config, restored, family)
     logging.info('Resuming from %s (step %d).', restored.path, restored.step)
     return trainer.place(restored.state)
   found = workdirs.history(workdir, ckpt.directory)
@@ -786,7 +313,8 @@ def _initial_state(config, workdir, trainer, ckpt) -> GANState:
       raise checkpoints.NoCheckpointError(
           f'config.init_from={config.init_from!r} holds no checkpoint in '
           f'{source.directory}')
-    weights = source.restore_weights(step, trainer.abstract_state())
+    weights = source.restore_weights(step, trainer.abstract_state(),
+                                     family.weights)
     logging.info('Starting from the weights of %s (step %d).',
                  source.path(step), step)
     if trainer.parallelism == 'pmap':
@@ -796,9 +324,21 @@ def _initial_state(config, workdir, trainer, ckpt) -> GANState:
   return state
 
 
-def _train(config, workdir, dataset, trainer, ckpt, state) -> GANState:
-  writer = writers.MetricWriter(workdir, enabled=jax.process_index() == 0)
+def parameter_counts(family, state) -> dict[str, int]:
+  """{network: number of parameters} of a (host or device) state."""
+  return {name: networks.count_parameters(params)
+          for name, params in family.networks(state).items()}
+
+
+def _train(config, workdir, data, trainer, ckpt, state):
+  family = trainer.family
+  first_process = jax.process_index() == 0
+  writer = writers.MetricWriter(workdir, enabled=first_process)
   writer.write_config(config)
+  counts = parameter_counts(family, trainer.on_one_device(state))
+  logging.info('Networks: %s', ', '.join(f'{k} {v:,} parameters'
+                                         for k, v in counts.items()))
+  writer.write_json('networks.json', counts)
   start_step = int(trainer.unreplicate(state.step))
   writer.drop_after(start_step)  # Records of steps the checkpoint lacks.
   num_steps = config.train.num_steps
@@ -807,39 +347,34 @@ def _train(config, workdir, dataset, trainer, ckpt, state) -> GANState:
                  num_steps)
     writer.close()
     return state
-  examples_per_step = config.train.n_critic * config.train.batch_size
-  z_fixed, y_fixed, _ = fixed_latent(config, config.num_samples)
-  batches = input_pipeline.batch_iterator(dataset, config, start_step)
-  progress = writers.Progress(start_step, num_steps,
-                              enabled=jax.process_index() == 0)
+  sample_inputs = family.sample_inputs(data, config.num_samples)
+  batches = family.batches(data, start_step)
+  progress = writers.Progress(start_step, num_steps, enabled=first_process)
   saved_step = start_step
   evaluator = best = None
   if config.eval_every:
-    evaluator = evaluate.TrainingEvaluator(
-        config, dataset, workdir, write=jax.process_index() == 0)
-    best = _BestCheckpoint(workdir, evaluator.primary)
-    z_eval, y_eval, categories = fixed_latent(
-        config, config.eval.num_samples, stream=2**31 - 2)
-    eval_conditions = evaluate.conditions(y_eval, categories)
+    evaluator = family.evaluator(data, workdir, write=first_process)
+    if evaluator is not None:
+      best = _BestCheckpoint(workdir, evaluator.primary,
+                             evaluator.higher_is_better)
+
+  def meta(step):
+    return checkpoints.make_meta(step, config, data, family)
 
   def save(step):
     nonlocal saved_step
-    ckpt.save(step, trainer.checkpointable(state),
-              checkpoints.make_meta(step, config, dataset, examples_per_step))
+    ckpt.save(step, trainer.checkpointable(state), meta(step))
     saved_step = step
 
+  def predict(inputs, ema=False):
+    return trainer.predict(state, inputs, ema)
+
   def run_eval(step):
-    samples = np.concatenate([
-        trainer.samples(state, z_eval[i:i + 500], config.eval.use_ema,
-                        None if y_eval is None else y_eval[i:i + 500])
-        for i in range(0, len(z_eval), 500)])
-    scalars = evaluator(step, samples, eval_conditions)
+    scalars = evaluator.evaluate(step, predict)
     writer.write_scalars(step, scalars)
     logging.info('Eval at step %d: %s', step, ', '.join(
         f'{k.removeprefix("eval/")}={v:.4g}' for k, v in scalars.items()))
-    best.offer(step, trainer.checkpointable(state),
-               checkpoints.make_meta(step, config, dataset, examples_per_step),
-               scalars)
+    best.offer(step, trainer.checkpointable(state), meta(step), scalars)
 
   def check(step, metrics):
     try:
@@ -880,8 +415,7 @@ def _train(config, workdir, dataset, trainer, ckpt, state) -> GANState:
             not trainer.unreplicate(pending[1]['finite'])):
           check(*pending)
         pending = (step, metrics)
-        first = previous == start_step
-        if first:  # Compiled: show the losses and start the clock now.
+        if previous == start_step:  # Compiled: show the losses, start the clock.
           progress.set_metrics(check(step, metrics))
           pending = None
           progress.first_done(step)
@@ -895,8 +429,10 @@ def _train(config, workdir, dataset, trainer, ckpt, state) -> GANState:
             writer.write_scalars(step, host_metrics)
             progress.set_metrics(host_metrics)
         if due(config.sample_every) or last:
-          samples = trainer.samples(state, z_fixed, labels=y_fixed)
-          writer.write_samples(step, samples, dataset)
+          outputs = trainer.predict(state, sample_inputs)
+          if first_process:
+            family.draw_samples(writer.sample_path(step), sample_inputs,
+                                outputs, data)
         if evaluator and (due(config.eval_every) or last):
           run_eval(step)
         if due(config.checkpoint_every) or last:
@@ -979,3 +515,4 @@ def _check_finite(trainer, step, metrics) -> dict[str, float]:
         f'({", ".join(f"{k}={host[k]}" for k in bad)}); training stopped. '
         'Lower the learning rates, or add a penalty (config.loss.penalty).')
   return host
+

@@ -110,6 +110,16 @@ def plot_curves(path, history: list[dict]):
   _save_figure(fig, path)
 
 
+def draw_samples(path, samples: np.ndarray, dataset_name: str):
+  """A grid of generated images, or generated 2D points over the mixture."""
+  if samples.ndim == 4:
+    save_image(path, image_grid(samples))
+  else:
+    from jaxgan import input_pipeline  # pylint: disable=g-import-not-at-top
+    modes, std = input_pipeline.mixture_modes(dataset_name)
+    scatter_plot(path, samples, modes, std, dataset_name)
+
+
 class MetricWriter:
   """metrics.jsonl, TensorBoard scalars, config.json and samples/*.png."""
 
@@ -166,18 +176,12 @@ class MetricWriter:
       self._tb.add_scalar(name, value, step)
     self._tb.flush()
 
-  def write_samples(self, step: int, samples: np.ndarray, dataset) -> str:
-    """A grid (images) or scatter over the mixture (2D points) of samples."""
-    if not self.enabled:
-      return ''
-    path = os.fspath(self.workdir / 'samples' / f'step_{step:06d}.png')
-    if samples.ndim == 4:
-      save_image(path, image_grid(samples))
-    else:
-      from jaxgan import input_pipeline  # pylint: disable=g-import-not-at-top
-      modes, std = input_pipeline.mixture_modes(dataset.name)
-      scatter_plot(path, samples, modes, std, f'{dataset.name}, step {step}')
-    return path
+  def write_json(self, name: str, value):
+    if self.enabled:
+      (self.workdir / name).write_text(json.dumps(value, indent=1) + '\n')
+
+  def sample_path(self, step: int) -> str:
+    return os.fspath(self.workdir / 'samples' / f'step_{step:06d}.png')
 
   def close(self):
     if self.enabled:

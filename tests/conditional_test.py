@@ -10,9 +10,9 @@ from configs import acgan, cgan, gan_mlp, infogan
 from jaxgan import controls
 from jaxgan import losses
 from jaxgan import metrics
-from jaxgan import models
 from jaxgan import sample
 from jaxgan import train
+from jaxgan.families import gan as gan_family
 
 
 def _tiny(config, num_classes=10):
@@ -30,7 +30,7 @@ def _tiny(config, num_classes=10):
                                  'mnist,mlp,projection'])
 def test_labels_change_the_generator_and_the_discriminator(arg):
   config = _tiny(cgan.get_config(arg))
-  g, d = models.create_models(config, (28, 28, 1))
+  g, d = gan_family.create_models(config, (28, 28, 1))
   z = jax.random.normal(jax.random.key(0), (4, 6))
   zeros, ones = jnp.zeros(4, jnp.int32), jnp.ones(4, jnp.int32)
   g_vars = g.init(jax.random.key(1), z, zeros, train=False)
@@ -56,7 +56,7 @@ def test_labels_change_the_generator_and_the_discriminator(arg):
 
 def test_unconditional_models_refuse_labels():
   config = _tiny(gan_mlp.get_config())
-  g, _ = models.create_models(config, (28, 28, 1))
+  g, _ = gan_family.create_models(config, (28, 28, 1))
   z = jnp.zeros((2, 6))
   g_vars = g.init(jax.random.key(0), z, train=False)
   with pytest.raises(ValueError, match='unconditional.*conditioning'):
@@ -99,7 +99,7 @@ def test_heads_losses_enter_both_updates(get_config, heads):
   trainer = train.Trainer(config, (8, 8, 1), jax.devices()[:1])
   state = trainer.init_state()
   rng = np.random.default_rng(0)
-  batch = {'x': rng.integers(0, 256, (1, 8, 8, 8, 1), dtype=np.uint8),
+  batch = {'image': rng.integers(0, 256, (1, 8, 8, 8, 1), dtype=np.uint8),
            'label': rng.integers(0, 10, (1, 8)).astype(np.int32)}
   state, m = trainer.step(state, batch)
   m = {k: float(v) for k, v in m.items()}
@@ -117,12 +117,12 @@ def test_heads_losses_enter_both_updates(get_config, heads):
 
 def test_acgan_head_is_the_only_head_and_sees_no_labels():
   config = _tiny(acgan.get_config('mnist'))
-  gan = train.GAN(config, (8, 8, 1))
+  gan = gan_family.GAN(config, (8, 8, 1))
   state = jax.eval_shape(gan.init, jax.random.key(0))
   assert 'aux_classifier' in state.d_params
   assert 'class_embedding' not in state.d_params
   assert not gan.d_sees_labels
-  info = train.GAN(_tiny(infogan.get_config()), (8, 8, 1))
+  info = gan_family.GAN(_tiny(infogan.get_config()), (8, 8, 1))
   latent = jax.jit(info.latent)(jax.random.key(0))
   # Noise, then the one-hot category, then the continuous codes.
   np.testing.assert_array_equal(
@@ -136,7 +136,7 @@ def test_conditional_gan_puts_each_ring8_label_on_its_mode():
   config.train.num_steps = 1500
   from jaxgan import input_pipeline  # pylint: disable=g-import-not-at-top
   dataset = input_pipeline.create_dataset(config)
-  train.resolve_num_classes(config, dataset)
+  gan_family.resolve_num_classes(config, dataset)
   trainer = train.Trainer(config, (2,), jax.devices()[:1])
   state = trainer.init_state()
   batches = input_pipeline.batch_iterator(dataset, config)
@@ -144,8 +144,8 @@ def test_conditional_gan_puts_each_ring8_label_on_its_mode():
     state, _ = trainer.step(state, next(batches))
   modes, std = input_pipeline.mixture_modes('ring8')
   labels = np.repeat(np.arange(8, dtype=np.int32), 100)
-  z = train.fixed_noise(config, 800)
-  points = trainer.samples(state, z, labels=labels)
+  z = gan_family.fixed_noise(config, 800)
+  points = trainer.predict(state, {'z': z, 'labels': labels})
   nearest = np.argmin(((points[:, None] - modes[None]) ** 2).sum(-1), 1)
   # Measured over 12 seeds (python -m benchmarks.outcome_seeds
   # --outcomes=ring8_cgan): 1.0 for every seed, so 0.9 leaves a margin of
@@ -254,8 +254,8 @@ def test_infogan_networks_have_the_papers_fully_connected_layers():
   config = infogan.get_config()
   config.model.g_features = config.model.d_features = 8
   config.model.g_fc_hidden = config.model.d_fc_hidden = 32
-  g, d = models.create_models(config, (16, 16, 1))
-  z = jnp.ones((4, models.latent_size(config)))
+  g, d = gan_family.create_models(config, (16, 16, 1))
+  z = jnp.ones((4, gan_family.latent_size(config)))
   g_vars = g.init(jax.random.key(0), z)
   assert g_vars['params']['fc_hidden']['kernel'].shape == (62 + 10 + 2, 32)
   assert 'fc_hidden_bn' in g_vars['batch_stats']

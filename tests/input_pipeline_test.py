@@ -183,6 +183,6 @@ def test_each_process_gets_its_slice_of_the_global_batch():
   ds = ip.embedded_mnist()
   full = ip.process_batch(ds, 0, 4, 3, 8)
   parts = [ip.process_batch(ds, 0, 4, 3, 8, i, 2) for i in range(2)]
-  assert parts[0]['x'].shape == (3, 4, 28, 28, 1)
+  assert parts[0]['image'].shape == (3, 4, 28, 28, 1)
   np.testing.assert_array_equal(
-      np.concatenate([p['x'] for p in parts], axis=1), full['x'])
+      np.concatenate([p['image'] for p in parts], axis=1), full['image'])

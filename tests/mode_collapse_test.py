@@ -11,8 +11,10 @@ from configs import gan_mlp
 from configs import mixtures
 from jaxgan import config_lib
 from jaxgan import losses
-from jaxgan import models
 from jaxgan import train
+from jaxgan.networks import layers
+from jaxgan.families import gan as gan_family
+from jaxgan.families import base as families_base
 
 
 def _tiny_points(**train_overrides):
@@ -37,14 +39,14 @@ def _real(config, seed=0):
 
 def _gan_and_batches(config):
   """(GAN, initial state, a real and a fake batch) of 2D points."""
-  gan = train.GAN(config, (2,))
+  gan = gan_family.GAN(config, (2,))
   state = gan.init(jax.random.key(0))
   return gan, state, _real(config)[0], _real(config, 1)[0]
 
 
 def test_unrolled_generator_update_equals_a_hand_written_two_step_unroll():
   config = _tiny_points(unroll_steps=2)
-  gan = train.GAN(config, (2,))
+  gan = gan_family.GAN(config, (2,))
   state = gan.init(jax.random.key(1))
   real = _real(config)
   new_state, _ = gan.iteration(state, real)
@@ -79,7 +81,7 @@ def test_unrolled_generator_update_equals_a_hand_written_two_step_unroll():
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-6),
                new_state.d_params, d1)
   # And unrolling changed G's update: without it the result differs.
-  plain = train.GAN(_tiny_points(unroll_steps=0), (2,))
+  plain = gan_family.GAN(_tiny_points(unroll_steps=0), (2,))
   plain_state, _ = plain.iteration(state, real)
   differences = jax.tree.map(lambda a, b: float(jnp.max(jnp.abs(a - b))),
                              plain_state.g_params, new_state.g_params)
@@ -91,7 +93,7 @@ def test_unrolling_through_adam_stays_finite():
   config = gan_mlp.get_config('ring8')
   config.train.unroll_steps = 3
   config.train.batch_size = 16
-  gan = train.GAN(config, (2,))
+  gan = gan_family.GAN(config, (2,))
   state = gan.init(jax.random.key(0))
   step = jax.jit(gan.iteration)
   for i in range(3):
@@ -110,35 +112,35 @@ def test_make_optimizer_differentiable_sets_eps_root_only_for_adam_like():
     return jnp.sum(updates['w'] ** 2)
 
   zero_grad = jnp.array([0.0, 1.0])
-  plain = jax.grad(update_norm)(zero_grad, train.make_optimizer(adam))
-  safe = jax.grad(update_norm)(zero_grad, train.make_optimizer(adam, True))
+  plain = jax.grad(update_norm)(zero_grad, families_base.make_optimizer(adam))
+  safe = jax.grad(update_norm)(zero_grad, families_base.make_optimizer(adam, True))
   assert not np.all(np.isfinite(plain))
   assert np.all(np.isfinite(safe))
   sgd = config_lib.optimizer('sgd', learning_rate=1.0)
-  assert isinstance(train.make_optimizer(sgd, True),
+  assert isinstance(families_base.make_optimizer(sgd, True),
                     optax.GradientTransformation)
 
 
 def test_pack_samples_shapes_and_order():
   x = jnp.arange(8 * 2, dtype=jnp.float32).reshape(8, 2)
-  packed = models.pack_samples(x, 4)
+  packed = layers.pack_samples(x, 4)
   assert packed.shape == (2, 8)
   np.testing.assert_array_equal(packed[1], np.arange(8, 16))  # x4..x7.
   images = jnp.arange(4 * 3 * 3 * 2, dtype=jnp.float32).reshape(4, 3, 3, 2)
-  packed = models.pack_samples(images, 2)
+  packed = layers.pack_samples(images, 2)
   assert packed.shape == (2, 3, 3, 4)  # Channels of x0, then of x1.
   np.testing.assert_array_equal(packed[0, 1, 2], np.concatenate(
       [images[0, 1, 2], images[1, 1, 2]]))
-  assert models.pack_samples(x, 1) is x
+  assert layers.pack_samples(x, 1) is x
   with pytest.raises(ValueError, match='divide'):
-    models.pack_samples(x[:7], 4)
+    layers.pack_samples(x[:7], 4)
 
 
 def test_packed_discriminator_scores_batch_over_pack():
   config = mixtures.get_config('ring8,pacgan4')
   assert config.model.pack == 4 and config.train.batch_size == 400
   config.train.batch_size = 16
-  gan = train.GAN(config, (2,))
+  gan = gan_family.GAN(config, (2,))
   state = gan.init(jax.random.key(0))
   first = state.d_params['Dense_0']['kernel']
   assert first.shape[0] == 2 * 4  # Four points side by side.
@@ -153,11 +155,11 @@ def test_packing_rejects_bad_batches_and_labels():
   config = mixtures.get_config('ring8,pacgan4')
   config.train.batch_size = 402
   with pytest.raises(ValueError, match='divide by config.model.pack'):
-    train.validate_config(config)
+    gan_family.validate_config(config)
   config.train.batch_size = 400
   config.model.conditioning = 'concat'
   with pytest.raises(ValueError, match='pack'):
-    train.validate_config(config)
+    gan_family.validate_config(config)
 
 
 def test_packing_with_gradient_penalty_is_per_packed_example():
@@ -169,20 +171,20 @@ def test_packing_with_gradient_penalty_is_per_packed_example():
                                 jax.random.key(3))
   critic = lambda x: gan.discriminate(state.d_params, {}, x, packed=True)[0]
   epsilon = jax.random.uniform(jax.random.key(3), (8,))[:4]
-  want = losses.gradient_penalty(critic, models.pack_samples(real, 2),
-                                 models.pack_samples(fake, 2), epsilon)
+  want = losses.gradient_penalty(critic, layers.pack_samples(real, 2),
+                                 layers.pack_samples(fake, 2), epsilon)
   np.testing.assert_allclose(got['penalty'], want, rtol=1e-6)
 
 
 def test_instance_noise_schedule():
   config = ml_collections.ConfigDict({'train': {
       'instance_noise': 0.2, 'instance_noise_steps': 100}})
-  got = [float(train.instance_noise_std(config, s))
+  got = [float(gan_family.instance_noise_std(config, s))
          for s in (0, 25, 50, 100, 150)]
   np.testing.assert_allclose(got, [0.2, 0.15, 0.1, 0.0, 0.0], atol=1e-7)
   config.train.instance_noise_steps = 0  # Never annealed.
-  assert float(train.instance_noise_std(config, 10**6)) == pytest.approx(0.2)
-  traced = jax.jit(lambda s: train.instance_noise_std(config, s))(7)
+  assert float(gan_family.instance_noise_std(config, 10**6)) == pytest.approx(0.2)
+  traced = jax.jit(lambda s: gan_family.instance_noise_std(config, s))(7)
   assert float(traced) == pytest.approx(0.2)
 
 
@@ -199,7 +201,7 @@ def test_instance_noise_reaches_the_critic_and_is_reported():
   assert float(step_metrics['instance_noise']) == pytest.approx(0.05)
   # Off: the noise level argument changes nothing.
   config.train.instance_noise = 0.0
-  plain = train.GAN(config, (2,))
+  plain = gan_family.GAN(config, (2,))
   assert float(plain.critic_loss(*args, noise_std=1.0)[0]) == float(quiet)
 
 
@@ -218,18 +220,18 @@ def _numpy_minibatch_std(x, group):
                                          ((3, 7), 4)])
 def test_minibatch_std_equals_numpy(shape, group):
   x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
-  got = models.minibatch_std(jnp.asarray(x), group)
+  got = layers.minibatch_std(jnp.asarray(x), group)
   want = _numpy_minibatch_std(x, min(group, shape[0]))
   assert got.shape == shape[:-1] + (shape[-1] + 1,)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
   # Identical examples in a group: the feature is sqrt(1e-8).
-  same = models.minibatch_std(jnp.ones(shape), group)
+  same = layers.minibatch_std(jnp.ones(shape), group)
   np.testing.assert_allclose(same[..., -1], 1e-4, rtol=1e-3)
 
 
 def test_minibatch_std_rejects_indivisible_batches():
   with pytest.raises(ValueError, match='divide by the group size'):
-    models.minibatch_std(jnp.ones((6, 2)), 4)
+    layers.minibatch_std(jnp.ones((6, 2)), 4)
 
 
 @pytest.mark.parametrize('name', ['gan_mlp', 'dcgan'])
@@ -242,7 +244,7 @@ def test_discriminators_with_minibatch_std_mix_their_groups(name):
     config.model.d_features = 8
     config.model.d_norm = 'layer'
   config.model.minibatch_std = 2
-  _, discriminator = models.create_models(config, shape)
+  _, discriminator = gan_family.create_models(config, shape)
   x = jax.random.normal(jax.random.key(0), (4,) + shape)
   params = discriminator.init(jax.random.key(1), x, train=False)
   scores = discriminator.apply(params, x)

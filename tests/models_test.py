@@ -10,7 +10,8 @@ import pytest
 
 from configs import dcgan, gan_mlp, wgan_gp
 from jaxgan import losses
-from jaxgan import models
+from jaxgan.networks import layers
+from jaxgan.families import gan as gan_family
 
 SIZES = [(28, 28), (32, 32), (64, 64), (100, 100), (112, 92)]
 
@@ -22,7 +23,7 @@ def test_dcgan_shapes_and_ranges(size, channels):
   config.model.g_features = 4
   config.model.d_features = 4
   shape = size + (channels,)
-  g, d = models.create_models(config, shape)
+  g, d = gan_family.create_models(config, shape)
   z = jax.random.normal(jax.random.key(0), (3, config.model.latent_dim)) * 50
   # Compiled: op-by-op dispatch of the many small ops is the slow part.
   g_vars = jax.jit(functools.partial(g.init, train=False))(
@@ -43,7 +44,7 @@ def test_dcgan_shapes_and_ranges(size, channels):
 @pytest.mark.parametrize('size', SIZES)
 def test_mlp_shapes(size):
   config = gan_mlp.get_config()
-  g, d = models.create_models(config, size + (1,))
+  g, d = gan_family.create_models(config, size + (1,))
   z = jnp.ones((2, config.model.latent_dim))
   g_vars = g.init(jax.random.key(0), z, train=False)
   images = g.apply(g_vars, z, train=False)
@@ -55,7 +56,7 @@ def test_mlp_shapes(size):
 
 def test_mixture_generator_is_unbounded():
   config = gan_mlp.get_config('grid25')
-  g, _ = models.create_models(config, (2,))
+  g, _ = gan_family.create_models(config, (2,))
   z = jnp.ones((2, config.model.latent_dim))
   variables = g.init(jax.random.key(0), z)
   variables = jax.tree.map(lambda p: p * 20.0, variables)
@@ -66,7 +67,7 @@ def test_mixture_generator_is_unbounded():
 def test_critic_has_no_batchnorm_and_is_per_example():
   config = wgan_gp.get_config()
   config.model.d_features = 4
-  _, critic = models.create_models(config, (32, 32, 3))
+  _, critic = gan_family.create_models(config, (32, 32, 3))
   x = jax.random.normal(jax.random.key(0), (4, 32, 32, 3))
   variables = critic.init(jax.random.key(1), x)
   assert set(variables) == {'params'}
@@ -80,7 +81,7 @@ def test_critic_has_no_batchnorm_and_is_per_example():
 def test_critic_norm_choices(norm):
   config = wgan_gp.get_config()
   config.model.d_norm = norm
-  _, critic = models.create_models(config, (28, 28, 1))
+  _, critic = gan_family.create_models(config, (28, 28, 1))
   variables = critic.init(jax.random.key(0), jnp.zeros((2, 28, 28, 1)))
   names = str(jax.tree_util.tree_structure(variables['params']))
   assert ('GroupNorm' in names) == (norm == 'layer')
@@ -88,25 +89,25 @@ def test_critic_norm_choices(norm):
 
 def test_unconditional_models_refuse_labels():
   config = dcgan.get_config()
-  g, _ = models.create_models(config, (28, 28, 1))
+  g, _ = gan_family.create_models(config, (28, 28, 1))
   z = jnp.ones((2, 100))
   with pytest.raises(ValueError, match='unconditional'):
     g.init(jax.random.key(0), z, labels=jnp.zeros(2, jnp.int32))
 
 
 def test_stage_sizes():
-  assert models.image_stage_sizes(28, 28) == [(7, 7), (14, 14), (28, 28)]
-  assert models.image_stage_sizes(64, 64)[0] == (4, 4)
-  assert [h for h, _ in models.image_stage_sizes(100, 100)] == [7, 13, 25, 50,
+  assert layers.image_stage_sizes(28, 28) == [(7, 7), (14, 14), (28, 28)]
+  assert layers.image_stage_sizes(64, 64)[0] == (4, 4)
+  assert [h for h, _ in layers.image_stage_sizes(100, 100)] == [7, 13, 25, 50,
                                                                 100]
-  assert models.image_stage_sizes(112, 92)[-1] == (112, 92)
+  assert layers.image_stage_sizes(112, 92)[-1] == (112, 92)
 
 
 @pytest.mark.parametrize('impl', ['conv', 'matmul'])
 @pytest.mark.parametrize('features', [3, 32])  # matmul: col2im and phases
 def test_upconv_equals_the_transposed_convolution(impl, features):
   x = jax.random.normal(jax.random.key(0), (2, 5, 7, 6))
-  up = models.UpConv(features, impl=impl)
+  up = layers.UpConv(features, impl=impl)
   params = up.init(jax.random.key(1), x)
   reference = nn.ConvTranspose(features, (4, 4), strides=(2, 2),
                                padding=((2, 2), (2, 2)), use_bias=False)
@@ -120,7 +121,7 @@ def test_upconv_equals_the_transposed_convolution(impl, features):
 def test_upconv_gradients_equal_the_transposed_convolutions(features):
   # features 32: the hand-written backward pass of the wide 'matmul' form.
   x = jax.random.normal(jax.random.key(0), (2, 5, 7, 6))
-  up = models.UpConv(features, impl='matmul')
+  up = layers.UpConv(features, impl='matmul')
   params = up.init(jax.random.key(1), x)
   reference = nn.ConvTranspose(features, (4, 4), strides=(2, 2),
                                padding=((2, 2), (2, 2)), use_bias=False)
@@ -134,7 +135,7 @@ def test_upconv_gradients_equal_the_transposed_convolutions(features):
   jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4,
                                                        atol=1e-4), got, want)
   # In bfloat16 compute the gradients come back in the parameters' float32.
-  up16 = models.UpConv(features, impl='matmul', dtype=jnp.bfloat16)
+  up16 = layers.UpConv(features, impl='matmul', dtype=jnp.bfloat16)
   got16 = jax.jit(jax.grad(loss(up16), argnums=(0, 1)))(params, x)
   for a, b in zip(jax.tree.leaves(got16), jax.tree.leaves(want)):
     assert a.dtype == jnp.float32
@@ -149,7 +150,7 @@ def test_downconv_equals_the_strided_convolution(impl, size, channels):
   # matmul: im2col, space-to-depth cells for wide even maps from 16 up, and
   # XLA's convolution from 64 channels on maps up to 16.
   x = jax.random.normal(jax.random.key(0), (2, *size, channels))
-  down = models.DownConv(5, use_bias=True, impl=impl)
+  down = layers.DownConv(5, use_bias=True, impl=impl)
   params = down.init(jax.random.key(1), x)
   params = jax.tree.map(lambda p: p + 0.1, params)  # a non-zero bias
   reference = nn.Conv(5, (4, 4), strides=(2, 2), padding=((1, 1), (1, 1)))
@@ -178,11 +179,11 @@ def test_xla_downconv_gradients_equal_autodiffs_to_second_order(size):
       return jnp.sum(g ** 2)
     return jax.grad(penalty)(k)
 
-  for got, want in zip(grads(models._down_conv_xla_cpu),  # pylint: disable=protected-access
-                       grads(models._down_conv_xla)):  # pylint: disable=protected-access
+  for got, want in zip(grads(layers._down_conv_xla_cpu),  # pylint: disable=protected-access
+                       grads(layers._down_conv_xla)):  # pylint: disable=protected-access
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
-  np.testing.assert_allclose(penalty_grad(models._down_conv_xla_cpu),  # pylint: disable=protected-access
-                             penalty_grad(models._down_conv_xla),  # pylint: disable=protected-access
+  np.testing.assert_allclose(penalty_grad(layers._down_conv_xla_cpu),  # pylint: disable=protected-access
+                             penalty_grad(layers._down_conv_xla),  # pylint: disable=protected-access
                              rtol=1e-4, atol=1e-3)
 
 
@@ -191,7 +192,7 @@ def test_xla_downconv_gradients_inside_a_scan_are_eigen_convolutions():
   # form (dim_labels b01f_01io->b01f); autodiff's kernel gradient inside a
   # loop body stayed in another form and ran 20-40x slower.
   x = jax.random.normal(jax.random.key(0), (4, 8, 8, 64))
-  down = models.DownConv(32, impl='matmul')
+  down = layers.DownConv(32, impl='matmul')
   params = down.init(jax.random.key(1), x)
 
   def body(p, x):
@@ -213,7 +214,7 @@ def test_conv_impls_agree_on_penalty_gradients():
   grads = {}
   for impl in ('conv', 'matmul', 'matmul_s2d'):
     config.model.conv_impl = impl.removesuffix('_s2d')
-    _, critic = models.create_models(config, (32, 32, 3))
+    _, critic = gan_family.create_models(config, (32, 32, 3))
     assert critic.double_backward
     if impl == 'matmul_s2d':  # Off for penalties (slower), but also right.
       critic = critic.clone(double_backward=False)
@@ -233,7 +234,7 @@ def test_conv_impls_agree_on_penalty_gradients():
 
 
 def test_conv_impl_auto_and_unknown():
-  assert models.resolve_conv_impl('auto') == (
+  assert layers.resolve_conv_impl('auto') == (
       'matmul' if jax.default_backend() == 'cpu' else 'conv')
   with pytest.raises(ValueError, match='conv_impl'):
-    models.resolve_conv_impl('winograd')
+    layers.resolve_conv_impl('winograd')

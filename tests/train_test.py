@@ -11,6 +11,7 @@ import pytest
 from configs import dcgan, gan_mlp, wgan, wgan_gp
 from jaxgan import input_pipeline
 from jaxgan import train
+from jaxgan.families import gan as gan_family
 
 
 def _tiny(config, image_size=(16, 16), batch_size=8):
@@ -31,7 +32,7 @@ def _real_batches(config, shape, seed=0):
 
 def test_critic_update_lowers_the_critic_loss_on_a_fixed_batch():
   config, shape = _tiny(wgan_gp.get_config())
-  gan = train.GAN(config, shape)
+  gan = gan_family.GAN(config, shape)
   state = jax.jit(gan.init)(jax.random.key(0))  # Eager would compile op by op.
   real = input_pipeline.to_model_input(_real_batches(config, shape)[0])
   fake, _ = jax.jit(gan.generate)(state.g_params, state.g_state,
@@ -56,7 +57,7 @@ def test_critic_runs_exactly_n_critic_times_per_iteration(n_critic):
   for optimizer in (config.train.d_optimizer, config.train.g_optimizer):
     optimizer.name = 'adam'  # RMSprop keeps no step count.
   config.train.n_critic = n_critic
-  gan = train.GAN(config, shape)
+  gan = gan_family.GAN(config, shape)
   state = jax.jit(gan.init)(jax.random.key(0))
   step = jax.jit(gan.iteration)
   for i in range(1, 3):
@@ -68,7 +69,7 @@ def test_critic_runs_exactly_n_critic_times_per_iteration(n_critic):
 
 def test_weight_clipping_bounds_every_critic_weight():
   config, shape = _tiny(wgan.get_config())
-  gan = train.GAN(config, shape)
+  gan = gan_family.GAN(config, shape)
   state, _ = jax.jit(gan.iteration)(jax.jit(gan.init)(jax.random.key(0)),
                                     _real_batches(config, shape))
   leaves = jax.tree.leaves(state.d_params)
@@ -80,7 +81,7 @@ def test_step_traces_once_and_reports_metrics():
   trainer = train.Trainer(config, shape)
   state = trainer.init_state()
   for i in range(3):
-    state, metrics = trainer.step(state, {'x': _real_batches(config, shape, i)})
+    state, metrics = trainer.step(state, {'image': _real_batches(config, shape, i)})
   assert trainer.trace_count == 1
   host = trainer.unreplicate(metrics)
   for name in ('d_loss', 'g_loss', 'd_real', 'd_fake', 'd_grad_norm',
@@ -92,7 +93,7 @@ def test_step_traces_once_and_reports_metrics():
 def test_ema_tracks_the_generator():
   config, shape = _tiny(gan_mlp.get_config())
   config.train.ema_decay = 0.5
-  gan = train.GAN(config, shape)
+  gan = gan_family.GAN(config, shape)
   state0 = jax.jit(gan.init)(jax.random.key(0))
   state1, _ = jax.jit(gan.iteration)(state0, _real_batches(config, shape))
   want = jax.tree.map(lambda e, g: 0.5 * e + 0.5 * g, state0.ema_params,
@@ -105,7 +106,7 @@ def _run(config, shape, devices, batches):
   trainer = train.Trainer(config, shape, devices=devices)
   state = trainer.init_state()
   for batch, labels in batches:
-    state, _ = trainer.step(state, {'x': batch, 'label': labels})
+    state, _ = trainer.step(state, {'image': batch, 'label': labels})
   return trainer.unreplicate(state)
 
 
@@ -155,7 +156,7 @@ def test_penalty_with_batchnorm_critic_is_refused():
   config, shape = _tiny(wgan_gp.get_config())
   config.model.d_norm = 'batch'
   with pytest.raises(ValueError, match='d_norm=layer'):
-    train.GAN(config, shape)
+    gan_family.GAN(config, shape)
 
 
 def test_non_finite_loss_stops_training_naming_step_and_metric(tmp_path):
@@ -174,7 +175,7 @@ def test_non_finite_loss_stops_training_naming_step_and_metric(tmp_path):
 def test_several_steps_per_dispatch_match_one_step_per_call(parallelism):
   config, shape = _tiny(gan_mlp.get_config(), batch_size=16)
   config.parallelism = parallelism
-  batches = [{'x': _real_batches(config, shape, i)} for i in range(3)]
+  batches = [{'image': _real_batches(config, shape, i)} for i in range(3)]
   trainer = train.Trainer(config, shape)
   one = trainer.init_state()
   for batch in batches:
@@ -215,7 +216,7 @@ def test_penalty_pass_alone_keeps_the_second_derivative_form():
   config.model.conv_impl = 'matmul'
   config.model.d_features = 64  # 64 x 8 x 8 into the second DownConv.
   shape = (16, 16, 3)
-  gan = train.GAN(config, shape)
+  gan = gan_family.GAN(config, shape)
   assert gan.penalty_discriminator.double_backward
   assert not gan.discriminator.double_backward
   state = gan.init(jax.random.key(0))
@@ -240,17 +241,18 @@ def test_bfloat16_computes_in_bf16_and_training_stays_finite():
   config.dtype = 'bfloat16'
   trainer = train.Trainer(config, shape, devices=jax.devices()[:1])
   state = trainer.init_state()
-  gan = trainer.gan
+  gan = trainer.family
   jaxpr = str(jax.make_jaxpr(gan.generate)(
       state.g_params, state.g_state, gan.noise(jax.random.key(0))))
   assert 'bf16[' in jaxpr  # The convolutions run in bfloat16 ...
   for i in range(20):
-    state, metrics = trainer.step(state, {'x': _real_batches(config, shape, i)})
+    state, metrics = trainer.step(state, {'image': _real_batches(config, shape, i)})
     host = trainer.unreplicate(metrics)
     assert host['finite'] and all(np.isfinite(v) for v in host.values()), i
   # ... while parameters and optimizer state stay float32.
   for leaf in jax.tree.leaves((state.g_params, state.d_params,
                                state.g_opt_state, state.d_opt_state)):
     assert leaf.dtype in (jnp.float32, jnp.int32), leaf.dtype
-  samples = trainer.samples(state, np.asarray(gan.noise(jax.random.key(1))))
+  samples = trainer.predict(state,
+                            {'z': np.asarray(gan.noise(jax.random.key(1)))})
   assert samples.dtype == np.float32 and np.isfinite(samples).all()

@@ -13,7 +13,7 @@ mode is captured when it is the nearest mode of a high-quality sample) as mean
 (Srivastava et al. 2017) and PacGAN's Table 1 (Lin et al. 2018).
 
 The seeds of one (method, dataset) train together: one compiled program
-vmaps the GAN iteration (`train.GAN.iteration`, the trainer's own maths) over
+vmaps the GAN iteration (`gan_family.GAN.iteration`, the trainer's own maths) over
 seeds and scans it over steps, drawing fresh mixture points on the device.
 Each finished (method, dataset) is appended to --out as one JSON line and
 skipped when the command is run again, so an interrupted benchmark resumes.
@@ -36,6 +36,7 @@ from jaxgan import input_pipeline
 from jaxgan import metrics
 from jaxgan import train
 from jaxgan import writers
+from jaxgan.families import gan as gan_family
 
 _METHODS = flags.DEFINE_list(
     'methods', 'gan,unrolled,pacgan2,pacgan4,wgan_gp,instance_noise',
@@ -77,10 +78,10 @@ def train_seeds(config, seeds, num_steps: int, num_samples: int = 2500):
   """Trains one config for every seed at once -> samples (S, N, 2), finite.
 
   Seed s initialises with key(s) and draws its data and noise from it; the
-  iteration is `train.GAN.iteration` with `base_key` = key(s). Samples come
+  iteration is `gan_family.GAN.iteration` with `base_key` = key(s). Samples come
   from the EMA of the generator when config.train.ema_decay > 0.
   """
-  gan = train.GAN(config, (2,))
+  gan = gan_family.GAN(config, (2,))
   modes, std = input_pipeline.mixture_modes(config.data.name)
   modes = jnp.asarray(modes, jnp.float32)
   shape = (config.train.n_critic, config.train.batch_size)

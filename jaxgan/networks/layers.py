@@ -1,11 +1,9 @@
-"""Generators and discriminators, as Flax Linen modules used purely.
+"""Layers and helpers every architecture shares: DCGAN's initialisation,
+the norms, the 4x4 stride-2 convolution and transposed convolution in their
+CPU and accelerator forms, class conditioning inputs and discriminator heads,
+minibatch standard deviation and PacGAN packing.
 
-Images are NHWC in [-1, 1]. Every module takes `train` (BatchNorm mode) and
-`labels`: integer classes (B,) or class vectors (B, K) (one-hot, or mixtures
-of classes when interpolating between them). Unconditional models refuse
-labels rather than silently ignore them.
-
-Conditioning (`num_classes` > 0):
+Images are NHWC in [-1, 1]. Conditioning (`num_classes` > 0):
 - generators concatenate the one-hot class to z (Mirza & Osindero 2014);
 - discriminators see the class by `conditioning='concat'` (the MLP: the
   one-hot beside the flattened image; the DCGAN: one-hot planes, constant over
@@ -19,26 +17,16 @@ Discriminators can also carry heads on h: ACGAN's auxiliary classifier
 (Odena et al. 2017) and InfoGAN's Q network (Chen et al. 2016), which shares
 the discriminator's body. A discriminator with heads returns
 (scores, {'class_logits', 'q_categorical', 'q_continuous'}); one without
-returns the scores alone.
-
-DCGAN (Radford et al. 2016) at any output size: `stage_sizes` halves the
-height and width (rounding up) until both are at most 7, so 28 -> 14 -> 7,
-32 -> 16 -> 8 -> 4, 64 -> ... -> 4 (the pytorch/examples layout), and
-100 -> 50 -> 25 -> 13 -> 7. The generator projects z to the smallest size and
-doubles with 4x4 stride-2 transposed convolutions, cropping one row/column
-where the target is odd; the discriminator mirrors it with 4x4 stride-2
-convolutions and ends in a dense layer over the last feature map (the same
-linear map as pytorch/examples' final 4x4 'valid' convolution).
+returns the scores alone. Unconditional modules refuse labels rather than
+silently ignore them.
 """
 
-import functools
 import math
-from typing import Any, Sequence
+from typing import Any
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import ml_collections
 import numpy as np
 
 from jaxgan import errors
@@ -86,7 +74,7 @@ def class_vectors(labels, num_classes: int) -> jax.Array:
   return labels.astype(jnp.float32)
 
 
-def _class_input(module: nn.Module, labels, num_classes: int):
+def class_input(module: nn.Module, labels, num_classes: int):
   """The one-hot classes of a conditional module, or None; checks labels."""
   if not num_classes:
     if labels is not None:
@@ -102,14 +90,14 @@ def _class_input(module: nn.Module, labels, num_classes: int):
   return class_vectors(labels, num_classes)
 
 
-def _latent_input(module, z, labels, num_classes, dtype):
+def latent_input(module, z, labels, num_classes, dtype):
   """z, with the one-hot class appended for conditional generators."""
-  y = _class_input(module, labels, num_classes)
+  y = class_input(module, labels, num_classes)
   z = z if y is None else jnp.concatenate([z, y.astype(z.dtype)], axis=-1)
   return z.astype(dtype)
 
 
-def _discriminator_heads(module, h, y, score_init, use_bias=True,
+def discriminator_heads(module, h, y, score_init, use_bias=True,
                          embed_init=None, q_norm=None):
   """Last features h (B, F) -> (scores (B,), heads) for `module`'s settings.
 
@@ -150,7 +138,7 @@ def _discriminator_heads(module, h, y, score_init, use_bias=True,
   return score, jax.tree.map(lambda a: a.astype(jnp.float32), heads)
 
 
-def _batch_norm(train: bool, axis_name: str | None, dtype: Any, name=None):
+def batch_norm(train: bool, axis_name: str | None, dtype: Any, name=None):
   # momentum 0.9 is PyTorch's momentum=0.1; scale ~ N(1, 0.02) as in DCGAN.
   return nn.BatchNorm(use_running_average=not train, momentum=0.9,
                       epsilon=1e-5, axis_name=axis_name, dtype=dtype,
@@ -158,17 +146,24 @@ def _batch_norm(train: bool, axis_name: str | None, dtype: Any, name=None):
                       name=name)
 
 
-def _norm(kind: str, train: bool, axis_name: str | None, dtype: Any,
+def norm(kind: str, train: bool, axis_name: str | None, dtype: Any,
           name: str | None = None):
   if kind == 'batch':
-    return _batch_norm(train, axis_name, dtype, name=name)
+    return batch_norm(train, axis_name, dtype, name=name)
   if kind == 'layer':
     # Gulrajani et al.'s layer norm for conv critics: statistics over
     # (H, W, C) of each example, per-channel scale and offset.
     return nn.GroupNorm(num_groups=1, epsilon=1e-5, dtype=dtype, name=name)
+  if kind == 'instance':
+    # PyTorch's InstanceNorm2d(affine=False), the pix2pix/CycleGAN option:
+    # per example and channel over (H, W), no scale or offset.
+    return nn.GroupNorm(num_groups=None, group_size=1, epsilon=1e-5,
+                        use_scale=False, use_bias=False, dtype=dtype,
+                        name=name)
   if kind == 'none':
     return lambda x: x
-  raise errors.ConfigError(f"unknown norm {kind!r}: use 'batch', 'layer' or 'none'")
+  raise errors.ConfigError(f"unknown norm {kind!r}: use 'batch', 'layer', "
+                           "'instance' or 'none'")
 
 
 def resolve_conv_impl(impl: str) -> str:
@@ -443,6 +438,50 @@ def _wide_upconv_bwd(residuals, dy):
 _wide_upconv.defvjp(_wide_upconv_fwd, _wide_upconv_bwd)
 
 
+class PatchConv(nn.Module):
+  """k x k stride-1 convolution with padding `padding` (PyTorch's
+  Conv2d(k, 1, p)): the PatchGAN's last two layers.
+
+  Parameters `kernel` (k, k, in, features) and `bias`, as `nn.Conv`.
+  impl='conv' is XLA's convolution; impl='matmul' (the CPU form) gathers
+  the k * k taps with slices and contracts them in one dot, whose gradients
+  are again slices and dots: XLA:CPU's own stride-1 convolution gradients
+  ran several times slower at the PatchGAN's shapes (e.g. 4x4, 256 -> 512
+  at batch 16).
+  """
+  features: int
+  kernel_size: int = 4
+  padding: int = 1
+  use_bias: bool = True
+  kernel_init: Any = dcgan_init
+  impl: str = 'conv'
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    k, channels = self.kernel_size, x.shape[-1]
+    kernel = self.param('kernel', self.kernel_init,
+                        (k, k, channels, self.features))
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    pad = ((self.padding, self.padding),) * 2
+    if self.impl == 'conv':
+      y = jax.lax.conv_general_dilated(x, kernel, (1, 1), pad,
+                                       dimension_numbers=_NHWC)
+    else:
+      xp = jnp.pad(x, ((0, 0),) + pad + ((0, 0),))
+      batch, height, width, _ = xp.shape
+      out_h, out_w = height - k + 1, width - k + 1
+      patches = jnp.concatenate(
+          [xp[:, i:i + out_h, j:j + out_w] for i in range(k)
+           for j in range(k)], axis=-1)
+      y = jnp.dot(patches.reshape(-1, k * k * channels),
+                  kernel.reshape(k * k * channels, -1))
+      y = y.reshape(batch, out_h, out_w, -1)
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,))
+    return y
+
+
 def minibatch_std(x: jax.Array, group_size: int = 4) -> jax.Array:
   """Appends the minibatch standard deviation (Karras et al. 2018, sec. 3).
 
@@ -489,264 +528,3 @@ def pack_samples(x: jax.Array, pack: int) -> jax.Array:
   return x.reshape(x.shape[:-2] + (pack * x.shape[-1],))
 
 
-class MLPGenerator(nn.Module):
-  """z -> hidden (Dense, [BatchNorm], ReLU)* -> sample.
-
-  Images (`sample_shape` (H, W, C)) end in tanh; points (`sample_shape` (D,),
-  the 2D mixtures) are unbounded and end linear.
-  """
-  sample_shape: Sequence[int]
-  hidden: Sequence[int] = (128, 256, 512, 1024)
-  batch_norm: bool = True
-  axis_name: str | None = None
-  num_classes: int = 0
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, z, labels=None, train: bool = True):
-    x = _latent_input(self, z, labels, self.num_classes, self.dtype)
-    for features in self.hidden:
-      x = nn.Dense(features, dtype=self.dtype)(x)
-      if self.batch_norm:
-        x = _batch_norm(train, self.axis_name, self.dtype)(x)
-      x = nn.relu(x)
-    x = nn.Dense(math.prod(self.sample_shape), dtype=self.dtype)(x)
-    x = x.astype(jnp.float32).reshape((z.shape[0], *self.sample_shape))
-    return jnp.tanh(x) if len(self.sample_shape) == 3 else x
-
-
-class MLPDiscriminator(nn.Module):
-  """image -> hidden (Dense, LeakyReLU 0.2)* -> one logit per example."""
-  hidden: Sequence[int] = (512, 256, 128)
-  num_classes: int = 0
-  conditioning: str = 'none'
-  aux_classes: int = 0
-  info_categorical: int = 0
-  info_continuous: int = 0
-  # > 0: a minibatch-std feature over groups of this size (`minibatch_std`)
-  # enters the last hidden layer (the score layer when there is none).
-  minibatch_std: int = 0
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x, labels=None, train: bool = True):
-    del train  # No BatchNorm (minibatch_std aside, examples stay separate).
-    y = _class_input(self, labels, self.num_classes)
-    x = x.reshape((x.shape[0], -1)).astype(self.dtype)
-    if y is not None and self.conditioning == 'concat':
-      x = jnp.concatenate([x, y.astype(self.dtype)], axis=-1)
-    for i, features in enumerate(self.hidden):
-      if self.minibatch_std and i == len(self.hidden) - 1:
-        x = minibatch_std(x, self.minibatch_std)
-      x = nn.leaky_relu(nn.Dense(features, dtype=self.dtype)(x), 0.2)
-    if self.minibatch_std and not self.hidden:
-      x = minibatch_std(x, self.minibatch_std)
-    return _discriminator_heads(
-        self, x, y, nn.initializers.lecun_normal(),
-        embed_init=nn.initializers.lecun_normal(in_axis=-1, out_axis=-2))
-
-
-class DCGANGenerator(nn.Module):
-  """z -> (Dense projection, BN, ReLU) -> (ConvT 4x4/2, BN, ReLU)* -> tanh."""
-  image_shape: Sequence[int]  # (H, W, C)
-  base_features: int = 64
-  axis_name: str | None = None
-  conv_impl: str = 'conv'
-  num_classes: int = 0
-  fc_hidden: int = 0
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, z, labels=None, train: bool = True):
-    z = _latent_input(self, z, labels, self.num_classes, self.dtype)
-    if self.fc_hidden:  # InfoGAN's FC 1024, BN, ReLU before the projection.
-      z = nn.Dense(self.fc_hidden, use_bias=False, kernel_init=dcgan_init,
-                   dtype=self.dtype, name='fc_hidden')(z)
-      z = nn.relu(_batch_norm(train, self.axis_name, self.dtype,
-                              name='fc_hidden_bn')(z))
-    height, width, channels = self.image_shape
-    sizes = image_stage_sizes(height, width)
-    num_up = len(sizes) - 1
-    features = self.base_features * 2 ** max(num_up - 1, 0)
-    (h0, w0) = sizes[0]
-    # Equivalent to pytorch/examples' 1x1 -> h0 x w0 ConvTranspose (no bias).
-    x = nn.Dense(h0 * w0 * features, use_bias=False, kernel_init=dcgan_init,
-                 dtype=self.dtype)(z)
-    x = x.reshape((z.shape[0], h0, w0, features))
-    x = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(x))
-    for i, (h, w) in enumerate(sizes[1:]):
-      last = i == num_up - 1
-      features = channels if last else features // 2
-      # Padding 2 on the dilated input = PyTorch's ConvTranspose2d(4, 2, 1).
-      x = UpConv(features, impl=self.conv_impl, dtype=self.dtype)(x)
-      x = x[:, :h, :w]
-      if not last:
-        x = nn.relu(_batch_norm(train, self.axis_name, self.dtype)(x))
-    if num_up == 0:  # Tiny images: the projection is the whole generator.
-      x = nn.Dense(channels, kernel_init=dcgan_init, dtype=self.dtype)(x)
-    return jnp.tanh(x.astype(jnp.float32))
-
-
-class DCGANDiscriminator(nn.Module):
-  """(Conv 4x4/2, [norm], LeakyReLU 0.2)* -> Dense -> one score per example.
-
-  norm='batch', use_bias=False is the DCGAN discriminator (no norm after the
-  first layer); norm='layer' or 'none' with use_bias=True is the WGAN-GP critic,
-  whose gradient penalty is per example and so must not mix examples.
-  """
-  image_shape: Sequence[int]
-  base_features: int = 64
-  norm: str = 'batch'
-  use_bias: bool = False
-  axis_name: str | None = None
-  conv_impl: str = 'conv'
-  num_classes: int = 0
-  conditioning: str = 'none'
-  aux_classes: int = 0
-  info_categorical: int = 0
-  info_continuous: int = 0
-  fc_hidden: int = 0
-  # Set when the loss differentiates the critic twice (a gradient penalty):
-  # DownConv's matmul form then keeps to im2col (faster there). The trainer
-  # uses it only for the penalty's pass (`train.GAN.penalty_discriminator`).
-  double_backward: bool = False
-  # > 0: a minibatch-std channel over groups of this size (`minibatch_std`)
-  # enters the last convolution, as in ProGAN's last block.
-  minibatch_std: int = 0
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x, labels=None, train: bool = True):
-    y = _class_input(self, labels, self.num_classes)
-    height, width, _ = self.image_shape
-    num_down = len(image_stage_sizes(height, width)) - 1
-    x = x.astype(self.dtype)
-    if y is not None and self.conditioning == 'concat':
-      planes = jnp.broadcast_to(y[:, None, None, :].astype(self.dtype),
-                                x.shape[:3] + y.shape[-1:])
-      x = jnp.concatenate([x, planes], axis=-1)
-    features = self.base_features
-    for i in range(num_down):
-      if self.minibatch_std and i == num_down - 1:
-        x = minibatch_std(x, self.minibatch_std)
-      x = DownConv(features, use_bias=self.use_bias, impl=self.conv_impl,
-                   double_backward=self.double_backward,
-                   dtype=self.dtype)(x)
-      if i > 0:
-        x = _norm(self.norm, train, self.axis_name, self.dtype)(x)
-      x = nn.leaky_relu(x, 0.2)
-      features *= 2
-    x = x.reshape((x.shape[0], -1))
-    norm = functools.partial(_norm, self.norm, train, self.axis_name,
-                             self.dtype)
-    if self.fc_hidden:  # InfoGAN's FC 1024, [norm], LeakyReLU.
-      x = nn.Dense(self.fc_hidden, use_bias=self.use_bias,
-                   kernel_init=dcgan_init, dtype=self.dtype,
-                   name='fc_hidden')(x)
-      x = nn.leaky_relu(norm(name='fc_hidden_norm')(x), 0.2)
-    return _discriminator_heads(self, x, y, dcgan_init, self.use_bias,
-                                q_norm=norm(name='q_norm'))
-
-
-def num_classes(config: ml_collections.ConfigDict) -> int:
-  """Classes the generator is conditioned on (0: unconditional)."""
-  m = config.model
-  if m.conditioning == 'none' and not m.aux_classifier:
-    return 0
-  if m.num_classes < 1:
-    raise ValueError(
-        'config.model.num_classes must be set for a class-conditional model '
-        '(the trainer sets it from the dataset).')
-  return m.num_classes
-
-
-def latent_size(config: ml_collections.ConfigDict) -> int:
-  """Size of the generator's latent vector (before the class is appended):
-  the noise, then InfoGAN's one-hot categorical code and continuous codes."""
-  m = config.model
-  return m.latent_dim + m.info_categorical + m.info_continuous
-
-
-def latent_vector(config: ml_collections.ConfigDict, noise, categorical=None,
-                  continuous=None) -> jax.Array:
-  """The generator's latent: noise, one-hot categorical code, continuous codes.
-
-  `categorical` may be integer codes (B,) or code vectors (B, K) (as classes,
-  see `class_vectors`).
-  """
-  m = config.model
-  parts = [jnp.asarray(noise, jnp.float32)]
-  if m.info_categorical:
-    parts.append(class_vectors(categorical, m.info_categorical))
-  if m.info_continuous:
-    parts.append(jnp.asarray(continuous, jnp.float32))
-  return jnp.concatenate(parts, axis=-1) if len(parts) > 1 else parts[0]
-
-
-def cycled_latents(config: ml_collections.ConfigDict, noise, key):
-  """Generator inputs for grids and evaluation: (z, labels, categories).
-
-  Classes and InfoGAN categories cycle with the index (i % K), so that every
-  class gets len(noise) / K samples and a grid of K columns shows one class
-  or category per column; continuous codes are uniform in [-1, 1], drawn
-  from `key`. `labels` (conditional models) and `categories` (InfoGAN) are
-  None when the model has none.
-  """
-  m = config.model
-  index = np.arange(len(noise))
-  continuous = None
-  if m.info_continuous:
-    continuous = jax.random.uniform(key, (len(noise), m.info_continuous),
-                                    minval=-1.0, maxval=1.0)
-  categories = index % m.info_categorical if m.info_categorical else None
-  z = np.asarray(latent_vector(config, noise, categories, continuous))
-  classes = num_classes(config)
-  labels = (index % classes).astype(np.int32) if classes else None
-  return z, labels, categories
-
-
-def create_models(config: ml_collections.ConfigDict, image_shape,
-                  axis_name: str | None = None):
-  """(generator, discriminator) for `config.model` and the data's shape."""
-  m = config.model
-  dtype = jnp.dtype(config.dtype)
-  conv_impl = resolve_conv_impl(m.conv_impl)
-  if m.conditioning not in CONDITIONINGS:
-    raise errors.ConfigError(f'unknown config.model.conditioning {m.conditioning!r}: '
-                     f'use one of {CONDITIONINGS}')
-  classes = num_classes(config)
-  heads = dict(num_classes=classes if m.conditioning != 'none' else 0,
-               conditioning=m.conditioning,
-               aux_classes=classes if m.aux_classifier else 0,
-               info_categorical=m.info_categorical,
-               info_continuous=m.info_continuous, dtype=dtype)
-  if m.generator == 'mlp':
-    generator = MLPGenerator(image_shape, tuple(m.g_hidden), m.g_batch_norm,
-                             axis_name=axis_name, num_classes=classes,
-                             dtype=dtype)
-  elif m.generator == 'dcgan':
-    generator = DCGANGenerator(image_shape, m.g_features, axis_name=axis_name,
-                               conv_impl=conv_impl, num_classes=classes,
-                               fc_hidden=m.g_fc_hidden, dtype=dtype)
-  else:
-    raise errors.ConfigError(f"unknown config.model.generator {m.generator!r}: "
-                     "use 'mlp' or 'dcgan'")
-  if m.discriminator == 'mlp':
-    discriminator = MLPDiscriminator(tuple(m.d_hidden),
-                                     minibatch_std=m.minibatch_std, **heads)
-  elif m.discriminator == 'dcgan':
-    discriminator = DCGANDiscriminator(
-        image_shape, m.d_features, norm=m.d_norm,
-        use_bias=m.d_norm != 'batch', axis_name=axis_name,
-        conv_impl=conv_impl, fc_hidden=m.d_fc_hidden,
-        double_backward=config.loss.penalty != 'none',
-        minibatch_std=m.minibatch_std, **heads)
-  else:
-    raise errors.ConfigError(f"unknown config.model.discriminator {m.discriminator!r}:"
-                     " use 'mlp' or 'dcgan'")
-  return generator, discriminator
-
-
-def uses_batch_norm(config: ml_collections.ConfigDict) -> bool:
-  """Whether the discriminator mixes examples through BatchNorm."""
-  return config.model.discriminator == 'dcgan' and config.model.d_norm == 'batch'

@@ -1,0 +1,28 @@
+"""The families: one module per training shape, chosen by `config.family`.
+
+  gan      the noise GAN: one generator from noise, one critic (families/gan.py)
+  paired   paired image-to-image translation: pix2pix (families/paired.py)
+
+docs/families.md describes the interface (`base.Family`) and how the later
+families (super-resolution and inpainting, CycleGAN, TadGAN, progressive
+growing) map onto it.
+"""
+
+import importlib
+
+from jaxgan import errors
+
+# name -> (module, class): an explicit table, imported on first use.
+FAMILIES = {
+    'gan': ('jaxgan.families.gan', 'GAN'),
+    'paired': ('jaxgan.families.paired', 'Paired'),
+}
+
+
+def get(name: str):
+  """The Family class that `config.family = name` selects."""
+  if name not in FAMILIES:
+    raise errors.ConfigError(f'unknown config.family {name!r}: use one of '
+                             f'{sorted(FAMILIES)}')
+  module, cls = FAMILIES[name]
+  return getattr(importlib.import_module(module), cls)

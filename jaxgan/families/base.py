@@ -1,0 +1,139 @@
+"""What a family is: one training shape, and everything the loop asks of it.
+
+The training loop (`jaxgan.train`) knows no family by name. It builds the
+family that `config.family` names (`jaxgan.families.get`) and asks it, in
+this order:
+
+  add_config(config)            its config fields (default_config)
+  validate(config)              the family's own compatibility checks
+  create_data(config)           its data: batches as dicts of named arrays,
+                                pure functions of (seed, step)
+  resolve(config, data)         config fields that follow from the data
+  Family(config, data.spec,     the networks, optimizers and losses
+         axis_name, sharding)
+  init(key) -> state            one pytree (a flax.struct dataclass)
+  update(state, batch)          one training iteration, pure and compiled
+      -> (state, metrics)       once: metrics is a flat dict of scalars
+  batches(data, start_step)     this process's rows of every batch
+  predict(state, inputs, ema)   what the generator makes of inputs (pure)
+  sample_inputs(data, num), draw_samples(path, inputs, outputs, data)
+                                the fixed grid written every sample_every
+  networks(state)               {name: parameters}, for networks.json
+  evaluator(data, workdir)      metrics during training (eval_every), with
+                                `primary` and `higher_is_better`
+
+and the class attributes below. The loop does the rest for every family:
+progress, logging, signals and preemption, checkpoints and exact resume,
+the best checkpoint, the NaN guard, jit over the mesh (pmap where the family
+supports it), steps_per_dispatch and several processes.
+"""
+
+import inspect
+from typing import Any, ClassVar
+
+import ml_collections
+import optax
+
+from jaxgan import errors
+
+
+class Family:
+  """Base class of the families; see the module docstring."""
+  name: ClassVar[str] = ''
+  # Axis of the batch in every array of a batch (the noise GAN's batches are
+  # (n_critic, B, ...): axis 1).
+  batch_axis: ClassVar[int] = 0
+  parallelisms: ClassVar[tuple[str, ...]] = ('jit',)
+  # Config fields that fix the data order: a resume that changes one is
+  # refused (batches are functions of (seed, step) through them).
+  data_order_keys: ClassVar[tuple[str, ...]] = ('train.batch_size',)
+  # State fields that `config.init_from` carries into a new run.
+  weights: ClassVar[tuple[str, ...]] = ()
+
+  @classmethod
+  def add_config(cls, config: ml_collections.ConfigDict):
+    """Adds the family's config fields and defaults to the shared ones:
+    its 'model' and 'loss' sections and its keys in 'data', 'train' and
+    'eval'."""
+    raise NotImplementedError
+
+  @classmethod
+  def validate(cls, config: ml_collections.ConfigDict):
+    """Raises errors.ConfigError for options that cannot work together."""
+    if config.parallelism not in cls.parallelisms:
+      raise errors.ConfigError(
+          f'config.parallelism={config.parallelism!r}: the {cls.name!r} '
+          f'family runs with {" or ".join(repr(p) for p in cls.parallelisms)}')
+
+  @classmethod
+  def create_data(cls, config):
+    raise NotImplementedError
+
+  @classmethod
+  def resolve(cls, config, data):
+    """Sets config fields that follow from the data (default: none)."""
+
+  def __init__(self, config, spec, axis_name=None, batch_sharding=None):
+    self.config = config
+    self.spec = spec
+    self.axis_name = axis_name
+    self.batch_sharding = batch_sharding
+
+  @property
+  def examples_per_step(self) -> int:
+    """Training examples one iteration reads (the data position's unit)."""
+    return self.config.train.batch_size
+
+  def init(self, key) -> Any:
+    raise NotImplementedError
+
+  def update(self, state, batch: dict) -> tuple[Any, dict]:
+    raise NotImplementedError
+
+  def batches(self, data, start_step: int):
+    raise NotImplementedError
+
+  def predict(self, state, inputs: dict, ema: bool = False):
+    raise NotImplementedError
+
+  def sample_inputs(self, data, num: int) -> dict:
+    raise NotImplementedError
+
+  def draw_samples(self, path: str, inputs: dict, outputs, data):
+    raise NotImplementedError
+
+  def networks(self, state) -> dict[str, Any]:
+    raise NotImplementedError
+
+  def evaluator(self, data, workdir: str, write: bool = True):
+    """An evaluator for config.eval_every, or None when the family has none:
+    `primary` (a metric name), `higher_is_better`, and
+    `evaluate(step, predict) -> {name: value}`."""
+    return None
+
+
+def make_optimizer(spec: ml_collections.ConfigDict,
+                   differentiable: bool = False,
+                   schedule=None) -> optax.GradientTransformation:
+  """optax.<spec.name>(**rest of spec).
+
+  `schedule` (step -> factor) multiplies the learning rate (pix2pix's linear
+  decay). differentiable=True is for optimizer steps that are themselves
+  differentiated (the unrolled critic): Adam-like optimizers get
+  eps_root=1e-8 unless set, so that the square root of the second moment has
+  a finite derivative where a gradient entry is exactly 0 (optax's advice
+  for differentiating through Adam). The optimizer state is the same.
+  """
+  kwargs = dict(spec)
+  name = kwargs.pop('name')
+  if not hasattr(optax, name):
+    raise errors.ConfigError(f'unknown optimizer optax.{name}: use the name '
+                             'of an optax optimizer (adam, rmsprop, sgd, ...)')
+  factory = getattr(optax, name)
+  if (differentiable and 'eps_root' in inspect.signature(factory).parameters
+      and not kwargs.get('eps_root')):
+    kwargs['eps_root'] = 1e-8
+  if schedule is not None:
+    rate = kwargs['learning_rate']
+    kwargs['learning_rate'] = lambda step: rate * schedule(step)
+  return factory(**kwargs)

@@ -1,0 +1,441 @@
+"""Paired image-to-image translation: pix2pix (Isola et al. 2017).
+
+A generator G maps a source image to a target (the U-Net, `networks.unet`),
+a discriminator D judges (source, image) pairs patch by patch (the PatchGAN,
+`networks.patchgan`; `model.d_conditional=False` shows it the image alone,
+the paper's unconditional ablation). One iteration is the authors'
+`optimize_parameters`: G(source); a D update on the real pair and on the
+fake pair with G's output held fixed,
+
+  L_D = d_loss_scale * [BCE(D(s, t), 1) + BCE(D(s, G(s)), 0)]   (scale 1/2)
+
+then a G update through the updated D,
+
+  L_G = adversarial_weight * BCE(D(s, G(s)), 1) + l1_weight * |t - G(s)|_1
+
+(eq. 4 of the paper, lambda = 100; `adversarial_weight` 0 is the paper's
+"L1 only", `l1_weight` 0 its "cGAN only"). Both use Adam 2e-4 (0.5, 0.999)
+at a constant rate for `n_epochs`, then decaying linearly over
+`n_epochs_decay` (the authors' 'linear' policy, stepped once an epoch).
+Dropout is G's only noise; BatchNorm uses the batch's statistics in training
+(with batch 1 that is instance normalisation, as the authors train).
+`predict` runs in inference mode (running statistics, no dropout) unless
+`model.predict_train_mode` is set, which is what the paper does at test
+time (its sec. 3.3: dropout and batch statistics at inference).
+"""
+
+from typing import Any
+
+import flax
+import jax
+import jax.numpy as jnp
+import ml_collections
+import numpy as np
+import optax
+
+from jaxgan import errors
+from jaxgan import input_pipeline
+from jaxgan import losses
+from jaxgan import networks
+from jaxgan import paired_data
+from jaxgan import writers
+from jaxgan.families import base
+from jaxgan.networks import layers
+from jaxgan.networks import patchgan
+from jaxgan.networks import registry
+from jaxgan.networks import unet
+
+
+@flax.struct.dataclass
+class PairedState:
+  """Everything a pix2pix iteration reads and writes, as one pytree."""
+  step: jax.Array
+  g_params: Any
+  g_state: Any  # G's BatchNorm statistics ({} when none).
+  g_opt_state: Any
+  d_params: Any
+  d_state: Any
+  d_opt_state: Any
+
+
+def add_config(config: ml_collections.ConfigDict):
+  """The paired family's config fields, with the authors' pix2pix defaults."""
+  data = config.data
+  data.name = 'aligned'  # aligned | colorize | edges
+  data.split = 'train'  # Sub-folder of data_dir ('' for data_dir itself).
+  data.eval_split = 'test'  # Sub-folder for evaluation and sample grids.
+  # Sub-folders (under the split folder) held out for evaluation instead.
+  data.holdout = ()
+  data.direction = 'AtoB'  # aligned: AtoB (source A) or BtoA.
+  data.preprocess = 'resize_and_crop'  # See jaxgan/paired_data.py.
+  data.load_size = 286
+  data.crop_size = 256
+  data.flip = True
+  data.channels = ml_collections.config_dict.placeholder(int)  # 1, 3 or file's
+  data.edge_sigma = 2.0  # edges: Canny's Gaussian sigma, in pixels.
+
+  config.model = ml_collections.ConfigDict()
+  # 'unet' (depth from data.crop_size) or unet_32 ... unet_256.
+  config.model.generator = 'unet'
+  # patchgan (n_layers 3: 70x70; 1: 16x16; 5: 286x286, the full-image GAN
+  # at 256) | pixelgan (1x1).
+  config.model.discriminator = 'patchgan'
+  config.model.n_layers = 3
+  config.model.g_features = 64  # ngf
+  config.model.d_features = 64  # ndf
+  config.model.norm = 'batch'  # batch | instance | none
+  config.model.dropout = 0.5
+  config.model.d_conditional = True  # D sees (source, image), not image.
+  config.model.conv_impl = 'auto'
+  config.model.predict_train_mode = False
+
+  config.loss = ml_collections.ConfigDict()
+  # The adversarial loss (jaxgan.losses): the authors' 'vanilla' BCE is
+  # non_saturating; least_squares and hinge work too.
+  config.loss.name = 'non_saturating'
+  config.loss.adversarial_weight = 1.0
+  config.loss.l1_weight = 100.0
+  config.loss.d_loss_scale = 0.5
+
+  train = config.train
+  train.batch_size = 1
+  # 0: (n_epochs + n_epochs_decay) epochs of the training pairs.
+  train.num_steps = 0
+  train.n_epochs = 100
+  train.n_epochs_decay = 100
+  train.g_optimizer = ml_collections.ConfigDict(
+      dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999))
+  train.d_optimizer = ml_collections.ConfigDict(
+      dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999))
+
+  config.num_samples = 8
+  config.sample_every = 1000
+  # Evaluation on the eval split: mean L1, PSNR and SSIM against the
+  # targets, and the Inception FID of the outputs against the targets
+  # (eval.fid; 0.3 s an image on a laptop CPU).
+  config.eval.num_examples = 0  # 0: every evaluation pair.
+  config.eval.fid = False
+  config.eval.metric = 'l1'  # The best checkpoint's: l1 | psnr | ssim | fid.
+
+
+def generator_depth(config, size: int) -> int:
+  name = config.model.generator
+  if name == 'unet':
+    return unet.unet_depth(size)
+  return unet.unet_depth(int(name.removeprefix('unet_')))
+
+
+@registry.register('generator', 'unet', 'unet_32', 'unet_64', 'unet_128',
+                   'unet_256', 'unet_512')
+def build_unet(config, spec, axis_name=None):
+  m = config.model
+  return unet.UNetGenerator(
+      out_channels=spec['target'][-1],
+      num_downs=generator_depth(config, spec['source'][0]),
+      features=m.g_features, norm=m.norm, dropout=m.dropout,
+      axis_name=axis_name, impl=layers.resolve_conv_impl(m.conv_impl),
+      dtype=jnp.dtype(config.dtype))
+
+
+@registry.register('discriminator', 'patchgan')
+def build_patchgan(config, spec, axis_name=None):
+  del spec
+  m = config.model
+  return patchgan.PatchGAN(n_layers=m.n_layers, features=m.d_features,
+                           norm=m.norm, axis_name=axis_name,
+                           impl=layers.resolve_conv_impl(m.conv_impl),
+                           dtype=jnp.dtype(config.dtype))
+
+
+@registry.register('discriminator', 'pixelgan')
+def build_pixelgan(config, spec, axis_name=None):
+  del spec
+  m = config.model
+  return patchgan.PixelGAN(features=m.d_features, norm=m.norm,
+                           axis_name=axis_name, dtype=jnp.dtype(config.dtype))
+
+
+def linear_decay(n_epochs: int, n_epochs_decay: int, steps_per_epoch: int):
+  """The authors' 'linear' policy as a factor of the step: 1 for n_epochs,
+  then 1 - (e - n_epochs) / (n_epochs_decay + 1) in epoch e (1-based)."""
+
+  def factor(step):
+    epoch = step // steps_per_epoch + 1
+    return 1.0 - jnp.maximum(0, epoch - n_epochs) / (n_epochs_decay + 1.0)
+
+  return factor
+
+
+def to_model_input(x):
+  return input_pipeline.to_model_input(x)
+
+
+class Paired(base.Family):
+  """pix2pix: U-Net G, PatchGAN D, adversarial + L1 (see the module)."""
+  name = 'paired'
+  batch_axis = 0
+  parallelisms = ('jit',)
+  data_order_keys = ('train.batch_size',)
+  weights = ('g_params', 'g_state', 'd_params', 'd_state')
+
+  @classmethod
+  def add_config(cls, config):
+    add_config(config)
+
+  @classmethod
+  def validate(cls, config):
+    super().validate(config)
+    data, m, loss = config.data, config.model, config.loss
+    if data.name not in paired_data.PAIRS:
+      raise errors.ConfigError(f'config.data.name={data.name!r}: the paired '
+                               f'family makes pairs by {paired_data.PAIRS}')
+    if data.preprocess not in paired_data.PREPROCESS:
+      raise errors.ConfigError(
+          f'config.data.preprocess={data.preprocess!r}: use one of '
+          f'{paired_data.PREPROCESS}')
+    if data.direction not in ('AtoB', 'BtoA'):
+      raise errors.ConfigError(f'config.data.direction={data.direction!r}: '
+                               "use 'AtoB' or 'BtoA'")
+    if data.preprocess != 'none':
+      try:
+        unet.unet_depth(data.crop_size)
+      except ValueError as e:
+        raise errors.ConfigError(
+            f'config.data.crop_size={data.crop_size}: {e} (the U-Net halves '
+            'it down to 1x1)') from None
+      if data.preprocess == 'resize_and_crop' and data.load_size < \
+          data.crop_size:
+        raise errors.ConfigError(
+            f'config.data.load_size={data.load_size} is below crop_size='
+            f'{data.crop_size}: the crop is taken from the loaded image')
+    if m.generator != 'unet' and m.generator not in networks.names(
+        'generator'):
+      raise errors.ConfigError(f'unknown config.model.generator '
+                               f'{m.generator!r}')
+    if m.norm not in ('batch', 'instance', 'none'):
+      raise errors.ConfigError(f'config.model.norm={m.norm!r}: use batch, '
+                               'instance or none')
+    if loss.name not in losses.GAN_LOSSES:
+      raise errors.ConfigError(f'unknown config.loss.name {loss.name!r}: use '
+                               f'one of {sorted(losses.GAN_LOSSES)}')
+    if config.eval.metric not in ('l1', 'psnr', 'ssim', 'fid'):
+      raise errors.ConfigError(f'config.eval.metric={config.eval.metric!r}: '
+                               'use l1, psnr, ssim or fid')
+    if config.eval.metric == 'fid' and not config.eval.fid:
+      raise errors.ConfigError('config.eval.metric=fid needs '
+                               'config.eval.fid=True')
+    for name in ('adversarial_weight', 'l1_weight', 'd_loss_scale'):
+      if loss[name] < 0:
+        raise errors.ConfigError(f'config.loss.{name} must be 0 or more')
+
+  @classmethod
+  def create_data(cls, config):
+    return paired_data.PairedData(config)
+
+  @classmethod
+  def resolve(cls, config, data):
+    if data.spec['source'][:2] != data.spec['target'][:2]:
+      raise errors.ConfigError('source and target sizes differ')
+    size = data.spec['source'][0]
+    if data.spec['source'][0] != data.spec['source'][1]:
+      raise errors.ConfigError(
+          f'the U-Net takes square inputs; the pairs are '
+          f'{data.spec["source"][:2]}: set config.data.preprocess to '
+          'resize_and_crop or scale_width_and_crop')
+    try:
+      depth = generator_depth(config, size)
+    except ValueError as e:
+      raise errors.ConfigError(f'{e}: the pairs are {size}x{size}; choose '
+                               'config.data.crop_size accordingly') from None
+    if 2 ** depth != size:
+      raise errors.ConfigError(
+          f'config.model.generator={config.model.generator!r} takes '
+          f'{2 ** depth}x{2 ** depth} inputs, the pairs are {size}x{size}: '
+          "use generator='unet' (depth from the size)")
+    if not config.train.num_steps:
+      config.train.num_steps = (
+          (config.train.n_epochs + config.train.n_epochs_decay) *
+          paired_data.steps_per_epoch(config.train.batch_size,
+                                      data.num_examples))
+
+  def __init__(self, config, spec, axis_name=None, batch_sharding=None):
+    super().__init__(config, spec, axis_name, batch_sharding)
+    m = config.model
+    self.generator = networks.build('generator', m.generator, config, spec,
+                                    axis_name=axis_name)
+    self.discriminator = networks.build('discriminator', m.discriminator,
+                                        config, spec, axis_name=axis_name)
+    # The schedule counts epochs of the training pairs (spec['num_examples']).
+    schedule = linear_decay(
+        config.train.n_epochs, config.train.n_epochs_decay,
+        paired_data.steps_per_epoch(config.train.batch_size,
+                                    spec['num_examples']))
+    self.g_tx = base.make_optimizer(config.train.g_optimizer,
+                                    schedule=schedule)
+    self.d_tx = base.make_optimizer(config.train.d_optimizer,
+                                    schedule=schedule)
+    gan_loss = losses.GAN_LOSSES[config.loss.name]
+    self.d_loss_fn, self.g_loss_fn = gan_loss.discriminator, gan_loss.generator
+
+  # --- Networks ----------------------------------------------------------
+
+  def generate(self, g_params, g_state, source, key=None, train=True):
+    """G(source) -> (image, new BatchNorm statistics). `key`: dropout."""
+    variables = {'params': g_params, **g_state}
+    rngs = {'dropout': key} if key is not None else {}
+    if train and g_state:
+      return self.generator.apply(variables, source, train=True, rngs=rngs,
+                                  mutable=['batch_stats'])
+    return self.generator.apply(variables, source, train=train,
+                                rngs=rngs), g_state
+
+  def discriminate(self, d_params, d_state, source, image):
+    """Patch logits of D on (source, image) in training mode, flat."""
+    x = (jnp.concatenate([source, image], axis=-1)
+         if self.config.model.d_conditional else image)
+    variables = {'params': d_params, **d_state}
+    if d_state:
+      logits, d_state = self.discriminator.apply(variables, x, train=True,
+                                                 mutable=['batch_stats'])
+    else:
+      logits = self.discriminator.apply(variables, x, train=True)
+    # Every patch is one BCE term: the losses take them flat, (B * P,).
+    return logits.reshape(-1), d_state
+
+  def init(self, key):
+    g_key, d_key = jax.random.split(key)
+    source = jnp.zeros((2,) + tuple(self.spec['source']))
+    target = jnp.zeros((2,) + tuple(self.spec['target']))
+    g_vars = dict(self.generator.init(g_key, source, train=False))
+    d_in = (jnp.concatenate([source, target], -1)
+            if self.config.model.d_conditional else target)
+    d_vars = dict(self.discriminator.init(d_key, d_in, train=False))
+    g_params, d_params = g_vars.pop('params'), d_vars.pop('params')
+    return PairedState(
+        step=jnp.zeros((), jnp.int32), g_params=g_params, g_state=g_vars,
+        g_opt_state=self.g_tx.init(g_params), d_params=d_params,
+        d_state=d_vars, d_opt_state=self.d_tx.init(d_params))
+
+  # --- The iteration -------------------------------------------------------
+
+  def update(self, state, batch):
+    """One pix2pix iteration on {'source': (B, ...), 'target': (B, ...)}."""
+    config = self.config
+    loss_config = config.loss
+    source = to_model_input(batch['source'])
+    target = to_model_input(batch['target'])
+    if self.batch_sharding is not None:
+      source = jax.lax.with_sharding_constraint(source, self.batch_sharding)
+      target = jax.lax.with_sharding_constraint(target, self.batch_sharding)
+    key = jax.random.fold_in(jax.random.key(config.seed), state.step)
+    (fake, g_state), g_vjp = jax.vjp(
+        lambda p: self.generate(p, state.g_state, source, key), state.g_params)
+    adversarial = loss_config.adversarial_weight > 0
+
+    d_params, d_state, d_opt_state = (state.d_params, state.d_state,
+                                      state.d_opt_state)
+    metrics = {}
+    if adversarial:
+      def d_loss(params):
+        real_logits, d_state1 = self.discriminate(params, state.d_state,
+                                                  source, target)
+        fake_logits, d_state2 = self.discriminate(
+            params, d_state1, source, jax.lax.stop_gradient(fake))
+        loss = loss_config.d_loss_scale * self.d_loss_fn(real_logits,
+                                                         fake_logits)
+        return loss, (d_state2, jnp.mean(real_logits), jnp.mean(fake_logits))
+
+      (loss, (d_state, d_real, d_fake)), d_grads = jax.value_and_grad(
+          d_loss, has_aux=True)(state.d_params)
+      updates, d_opt_state = self.d_tx.update(d_grads, state.d_opt_state,
+                                              state.d_params)
+      d_params = optax.apply_updates(state.d_params, updates)
+      metrics.update(d_loss=loss, d_real=d_real, d_fake=d_fake,
+                     d_grad_norm=optax.tree.norm(d_grads))
+
+    def g_loss(fake):
+      l1 = jnp.mean(jnp.abs(target - fake))
+      total = loss_config.l1_weight * l1
+      out = {'g_l1': l1}
+      new_d_state = d_state
+      if adversarial:
+        logits, new_d_state = self.discriminate(d_params, d_state, source,
+                                                fake)
+        gan = self.g_loss_fn(logits)
+        total = total + loss_config.adversarial_weight * gan
+        out['g_gan'] = gan
+      return total, (out, new_d_state)
+
+    (g_total, (g_metrics, d_state)), fake_grads = jax.value_and_grad(
+        g_loss, has_aux=True)(fake)
+    g_grads = g_vjp((fake_grads, jax.tree.map(jnp.zeros_like, g_state)))[0]
+    updates, g_opt_state = self.g_tx.update(g_grads, state.g_opt_state,
+                                            state.g_params)
+    g_params = optax.apply_updates(state.g_params, updates)
+    metrics.update(g_loss=g_total, g_grad_norm=optax.tree.norm(g_grads),
+                   **g_metrics)
+    metrics['finite'] = jnp.all(jnp.stack(
+        [jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
+    return PairedState(
+        step=state.step + 1, g_params=g_params, g_state=g_state,
+        g_opt_state=g_opt_state, d_params=d_params, d_state=d_state,
+        d_opt_state=d_opt_state), metrics
+
+  # --- What the loop asks for ---------------------------------------------
+
+  def batches(self, data, start_step):
+    return data.batches(start_step)
+
+  def predict(self, state, inputs, ema=False):
+    """G(source) in [-1, 1]: inference mode (running statistics, no
+    dropout), or the paper's test-time mode with model.predict_train_mode."""
+    if ema:
+      raise errors.ConfigError('the paired family keeps no EMA generator')
+    source = to_model_input(inputs['source'])
+    if self.config.model.predict_train_mode:
+      key = jax.random.key(self.config.seed + 7)
+      return self.generate(state.g_params, state.g_state, source, key,
+                           train=True)[0]
+    return self.generate(state.g_params, state.g_state, source,
+                         train=False)[0]
+
+  def sample_inputs(self, data, num):
+    """The first `num` evaluation pairs (training pairs when there are
+    none): the grid shows source | output | target for the same inputs all
+    run long."""
+    if data.eval is not None:
+      return data.eval_pairs(num)
+    return data.eval_pairs(num, split=data.train)
+
+  def draw_samples(self, path, inputs, outputs, data):
+    del data
+    writers.save_image(path, translation_grid(inputs['source'], outputs,
+                                              inputs.get('target')))
+
+  def networks(self, state):
+    return {'generator': state.g_params, 'discriminator': state.d_params}
+
+  def evaluator(self, data, workdir, write=True):
+    from jaxgan import translation_eval  # pylint: disable=g-import-not-at-top
+    return translation_eval.TranslationEvaluator(self.config, data, workdir,
+                                                 write)
+
+
+def _as_float(images) -> np.ndarray:
+  images = np.asarray(images)
+  if images.dtype == np.uint8:
+    return images.astype(np.float32) / 127.5 - 1.0
+  return images.astype(np.float32)
+
+
+def translation_grid(sources, outputs, targets=None) -> np.ndarray:
+  """One row per example: source | output (| target), a uint8 grid; grey
+  sources are shown in grey beside colour outputs."""
+  columns = [_as_float(sources), _as_float(outputs)]
+  if targets is not None:
+    columns.append(_as_float(targets))
+  channels = max(c.shape[-1] for c in columns)
+  columns = [np.repeat(c, channels, -1) if c.shape[-1] != channels else c
+             for c in columns]
+  rows = np.stack(columns, axis=1).reshape((-1,) + columns[1].shape[1:])
+  return writers.image_grid(rows, columns=len(columns))

@@ -1,0 +1,20 @@
+"""Generators and discriminators, as Flax Linen modules used purely, one file
+per architecture family, each registered by name (`registry`)."""
+
+import jax
+
+# Importing the architecture files registers their builders.
+from jaxgan.networks import dcgan  # pylint: disable=unused-import
+from jaxgan.networks import mlp  # pylint: disable=unused-import
+from jaxgan.networks import patchgan  # pylint: disable=unused-import
+from jaxgan.networks import unet  # pylint: disable=unused-import
+from jaxgan.networks.registry import build
+from jaxgan.networks.registry import names
+
+
+def count_parameters(params) -> int:
+  """Number of scalars in a parameter pytree."""
+  return int(sum(leaf.size for leaf in jax.tree.leaves(params)))
+
+
+__all__ = ['build', 'names', 'count_parameters']

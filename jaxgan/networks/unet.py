@@ -1,0 +1,103 @@
+"""pix2pix's U-Net generator (Isola et al. 2017, sec. 3.2.1 and App. 6.1.1).
+
+As the authors' `UnetGenerator` (`--netG unet_256`, `--norm batch`): each of
+`num_downs` levels halves the map with a 4x4 stride-2 convolution
+(LeakyReLU 0.2 before it, BatchNorm after it, but neither at the outermost
+level and no BatchNorm at the innermost one), and the decoder doubles it back
+with 4x4 stride-2 transposed convolutions (ReLU before, BatchNorm after,
+tanh at the outermost), concatenating each level's input (its skip) with
+what the levels below return. Channels: 64, 128, 256, then 512 to the
+bottleneck; Dropout(0.5) after the decoder BatchNorm of the num_downs - 5
+levels of 512 next to the innermost one (pix2pix's only noise, sec. 3.1).
+No convolution bias where BatchNorm follows, nor on the outermost
+downsampling (the authors' use_bias = norm is instance norm); the outermost
+transposed convolution has one. `unet_256` has 54,413,955 parameters for
+3 -> 3 channels, like the reference.
+
+The authors' LeakyReLU works in place, so the skip a level concatenates is
+its input after that LeakyReLU (the level rewrites its input before the
+concatenation); this module does the same.
+"""
+
+from typing import Any
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+from jaxgan.networks import layers
+
+
+def unet_depth(size: int) -> int:
+  """unet_256 -> 8 levels: log2 of the image side, at least 5 (unet_32)."""
+  depth = size.bit_length() - 1
+  if size < 32 or size != 1 << depth:
+    raise ValueError(f'a U-Net takes square images whose side is a power of '
+                     f'2 and at least 32, not {size}')
+  return depth
+
+
+def level_channels(num_downs: int, features: int) -> list[int]:
+  """Inner channels of each level, outermost first: 64, 128, 256, 512..."""
+  return [features * min(2 ** i, 8) for i in range(num_downs)]
+
+
+class UNetGenerator(nn.Module):
+  """(B, H, W, in) -> (B, H, W, out_channels) in [-1, 1]; trained at
+  H = W = 2 ** num_downs (unet_256: 8 levels), it takes any multiple of that
+  (the bottleneck is then larger than 1x1: `jaxgan.translate` pads to it).
+
+  `norm` 'batch' (pix2pix), 'instance' (affine-free, CycleGAN's option) or
+  'none'. Dropout needs the 'dropout' rng when `train`.
+  """
+  out_channels: int = 3
+  num_downs: int = 8
+  features: int = 64
+  norm: str = 'batch'
+  dropout: float = 0.5
+  axis_name: str | None = None
+  impl: str = 'conv'
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x, train: bool = True):
+    n = self.num_downs
+    if n < 5:
+      raise ValueError(f'num_downs={n}: a U-Net needs at least 5 levels')
+    multiple = 2 ** n
+    if x.shape[1] % multiple or x.shape[2] % multiple:
+      raise ValueError(f'a U-Net of {n} levels takes sides that are '
+                       f'multiples of {multiple}, not '
+                       f'{x.shape[1]}x{x.shape[2]}')
+    inner = level_channels(n, self.features)
+    outer = [self.out_channels] + inner[:-1]
+    bias = self.norm == 'instance'
+
+    def norm(i, where):
+      return layers.norm(self.norm, train, self.axis_name, self.dtype,
+                         name=f'{where}_norm_{i}')
+
+    # Encoder: level i maps its input (the skip) to inner[i] channels.
+    skips = []
+    h = layers.DownConv(inner[0], use_bias=False, impl=self.impl,
+                        dtype=self.dtype, name='down_0')(x.astype(self.dtype))
+    for i in range(1, n):
+      h = nn.leaky_relu(h, 0.2)
+      skips.append(h)  # The authors' in-place LeakyReLU: skip = lrelu(input).
+      h = layers.DownConv(inner[i], use_bias=bias, impl=self.impl,
+                          dtype=self.dtype, name=f'down_{i}')(h)
+      if i < n - 1:
+        h = norm(i, 'down')(h)
+    # Decoder, innermost first; level i returns cat(skip_i, up_i).
+    for i in range(n - 1, 0, -1):
+      h = layers.UpConv(outer[i], use_bias=bias, impl=self.impl,
+                        dtype=self.dtype, name=f'up_{i}')(nn.relu(h))
+      h = norm(i, 'up')(h)
+      if 4 <= i <= n - 2 and self.dropout:
+        h = nn.Dropout(self.dropout, deterministic=not train)(h)
+      h = jnp.concatenate([skips[i - 1], h], axis=-1)
+    y = layers.UpConv(self.out_channels, use_bias=True, impl=self.impl,
+                      dtype=self.dtype, name='up_0')(nn.relu(h))
+    return jnp.tanh(y).astype(jnp.float32)
+
+

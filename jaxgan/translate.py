@@ -1,0 +1,166 @@
+r"""Applies a trained translator (the paired family) to your own images.
+
+  python -m jaxgan.translate --workdir=runs/pix2pix_orl --input=faces/ \
+      --out=runs/pix2pix_orl/translated [--step=N] [--pairs]
+
+Reads the config and shapes saved in the checkpoint (no dataset, no config
+file). Every image (a file, or every image below a folder) is turned into the
+source the run was trained on: its grey for colorization, its Canny edges for
+edges -> image (`--pairs`; without it an input is taken as a source as it is,
+e.g. an edge drawing), its A or B half for aligned A|B files (`--pairs`,
+which also gives the target). Any size works: the image is padded
+(reflecting its border) to the next multiple of 2^levels of the U-Net on each
+side, translated, and cropped back, so the output has the input's size; the
+U-Net is fully convolutional, and a larger input only widens its bottleneck.
+Writes OUT/NAME.png (the output) and OUT/grid_NAME.png (input | output
+[| target]); prints one line per image.
+"""
+
+import dataclasses
+import os
+import pathlib
+
+from absl import flags
+from absl import logging
+import jax
+import numpy as np
+
+from jaxgan import checkpoints
+from jaxgan import cli
+from jaxgan import errors
+from jaxgan import families
+from jaxgan import input_pipeline
+from jaxgan import paired_data
+from jaxgan import writers
+from jaxgan.families import paired
+
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  flags.DEFINE_string('workdir', None, 'The run whose generator translates.')
+  flags.DEFINE_string('input', None, 'An image file, or a folder of them.')
+  flags.DEFINE_string('out', None, 'Output folder.')
+  flags.DEFINE_integer('step', None, 'Checkpoint step (default: the latest).')
+  flags.DEFINE_bool('best', False, 'From WORKDIR/checkpoints_best.')
+  flags.DEFINE_bool('pairs', False, 'Make (source, target) from each input '
+                    'as training did (grey, edges, or the A|B halves).')
+
+
+@dataclasses.dataclass
+class Translator:
+  """A trained paired-family generator restored from a checkpoint."""
+  config: object
+  meta: dict
+  step: int
+  family: paired.Paired
+  state: object
+
+  @property
+  def multiple(self) -> int:
+    return 2 ** self.family.generator.num_downs
+
+  def __call__(self, sources: np.ndarray) -> np.ndarray:
+    """uint8 or [-1, 1] sources (B, H, W, C), H and W multiples of
+    `multiple` -> outputs in [-1, 1]."""
+    return np.asarray(self._predict(self.state, {'source': sources}))
+
+  def __post_init__(self):
+    self._predict = jax.jit(self.family.predict)
+
+  def translate(self, image: np.ndarray) -> np.ndarray:
+    """One uint8 source (H, W, C) of any size -> output (H, W, C') in
+    [-1, 1]: reflect-padded to multiples of 2^levels, cropped back."""
+    height, width = image.shape[:2]
+    m = self.multiple
+    pad_h, pad_w = -height % m, -width % m
+    mode = 'reflect' if pad_h < height and pad_w < width else 'edge'
+    padded = np.pad(image, ((0, pad_h), (0, pad_w), (0, 0)), mode=mode)
+    return self(padded[None])[0, :height, :width]
+
+
+def load(workdir, step=None, best=False) -> Translator:
+  ckpt = checkpoints.Checkpointer(checkpoints.checkpoint_dir(workdir, best),
+                                  read_only=True)
+  steps = ckpt.all_steps()
+  if not steps:
+    raise checkpoints.NoCheckpointError(
+        f'{ckpt.directory} holds no checkpoint: train first with python -m '
+        f'jaxgan.main --config=configs/pix2pix.py:... --workdir={workdir}')
+  step = steps[-1] if step is None else step
+  if step not in steps:
+    raise errors.ConfigError(f'{workdir} has no checkpoint of step {step}; '
+                             f'it has steps {steps}.')
+  meta = ckpt.read_meta(step)
+  config = checkpoints.config_from_meta(meta)
+  if config.family != 'paired':
+    ckpt.close()
+    raise errors.ConfigError(
+        f'{workdir} holds a {config.family!r} run: python -m jaxgan.translate '
+        'applies paired-family (pix2pix) generators; sample noise GANs with '
+        'python -m jaxgan.sample.')
+  spec = {'source': tuple(meta['source_shape']),
+          'target': tuple(meta['sample_shape']),
+          'num_examples': meta['num_examples']}
+  family = families.get('paired')(config, spec)
+  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+  raw = ckpt.restore_raw(step, device)
+  ckpt.close()
+  state = paired.PairedState(
+      step=raw['step'], g_params=raw['g_params'],
+      g_state=dict(raw.get('g_state', {})), g_opt_state=None,
+      d_params=None, d_state={}, d_opt_state=None)
+  return Translator(config, meta, step, family, state)
+
+
+def source_of(translator: Translator, path, make_pairs: bool):
+  """(source uint8 (H, W, Cs), target or None) of one input file."""
+  data = translator.config.data
+  channels = translator.meta['source_shape'][-1]
+  if make_pairs:
+    image = paired_data._read(path, {1: 'L', 3: 'RGB'}.get(data.channels))  # pylint: disable=protected-access
+    return paired_data.make_pair(image, data.name, path, data.direction,
+                                 data.edge_sigma)
+  image = paired_data._read(path, 'L' if channels == 1 else 'RGB')  # pylint: disable=protected-access
+  return image, None
+
+
+def inputs_of(path) -> list[pathlib.Path]:
+  path = pathlib.Path(path)
+  if path.is_file():
+    return [path]
+  if not path.is_dir():
+    raise errors.MissingFileError(f'--input={path} does not exist.')
+  found = sorted(p for p in path.rglob('*') if p.is_file() and
+                 p.suffix.lower() in input_pipeline.IMAGE_EXTENSIONS)
+  if not found:
+    raise errors.MissingFileError(f'--input={path} holds no images.')
+  return found
+
+
+def main(argv):
+  del argv
+  translator = load(FLAGS.workdir, FLAGS.step, FLAGS.best)
+  os.makedirs(FLAGS.out, exist_ok=True)
+  for path in inputs_of(FLAGS.input):
+    try:
+      source, target = source_of(translator, path, FLAGS.pairs)
+    except (OSError, ValueError, SyntaxError) as e:
+      logging.warning('Skipped %s: %s', path, e)
+      continue
+    output = translator.translate(source)
+    pixels = np.clip(np.round((output + 1) * 127.5), 0, 255).astype(np.uint8)
+    writers.save_image(os.path.join(FLAGS.out, f'{path.stem}.png'),
+                       pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+    writers.save_image(
+        os.path.join(FLAGS.out, f'grid_{path.stem}.png'),
+        paired.translation_grid(source[None], output[None],
+                                None if target is None else target[None]))
+    print(f'{path} ({source.shape[1]}x{source.shape[0]}) -> '
+          f'{os.path.join(FLAGS.out, path.stem + ".png")}')
+
+
+if __name__ == '__main__':
+  define_flags()
+  flags.mark_flags_as_required(['workdir', 'input', 'out'])
+  cli.run(main)
