@@ -302,6 +302,49 @@ class Checkpointer:
     self.manager.reload()
 
 
+@dataclasses.dataclass
+class SavedRun:
+  """A run's checkpoint as the tools read it: no dataset, no config file."""
+  step: int
+  meta: dict
+  config: ml_collections.ConfigDict
+  raw: dict  # The saved state, a nested dict of arrays on one device.
+
+
+def read_run(workdir: str, step: int | None = None, best: bool = False,
+             family: str = 'gan', other_tool: str = '') -> SavedRun:
+  """Step `step` (default: the latest) of `workdir`'s checkpoints (`best`:
+  checkpoints_best), refused unless it is a run of `family` (`other_tool`
+  says what reads the other families)."""
+  ckpt = Checkpointer(checkpoint_dir(workdir, best), read_only=True)
+  try:
+    steps = ckpt.all_steps()
+    if not steps and best:
+      raise NoCheckpointError(
+          f'{ckpt.directory} holds no checkpoint: best checkpoints are kept '
+          'only by runs that evaluate during training (config.eval_every > '
+          '0, e.g. --config.eval_every=1000). Drop --best to use the latest '
+          'checkpoint.')
+    if not steps:
+      raise NoCheckpointError(
+          f'{ckpt.directory} holds no checkpoint: train first with '
+          f'python -m jaxgan.main --workdir={workdir} ...')
+    step = steps[-1] if step is None else step
+    if step not in steps:
+      raise errors.ConfigError(f'{workdir} has no checkpoint of step {step}; '
+                               f'it has steps {steps}.')
+    meta = ckpt.read_meta(step)
+    config = config_from_meta(meta)
+    if config.family != family:
+      raise errors.ConfigError(
+          f'{workdir} holds a {config.family!r} run, not a {family!r} one: '
+          f'{other_tool}')
+    device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
+    return SavedRun(step, meta, config, ckpt.restore_raw(step, device))
+  finally:
+    ckpt.close()
+
+
 def host_state(tree):
   """Plain numpy copy of a (replicated) state, for tools and tests."""
   return jax.tree.map(np.asarray, jax.device_get(tree))

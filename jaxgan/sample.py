@@ -132,38 +132,14 @@ def load(workdir: str, step: int | None = None,
   `best`: from WORKDIR/checkpoints_best, the best-FID checkpoint that
   `config.eval_every` keeps.
   """
-  ckpt = checkpoints.Checkpointer(checkpoints.checkpoint_dir(workdir, best),
-                                  read_only=True)
-  steps = ckpt.all_steps()
-  if not steps and best:
-    raise checkpoints.NoCheckpointError(
-        f'{ckpt.directory} holds no checkpoint: best checkpoints are kept '
-        'only by runs that evaluate during training (config.eval_every > 0, '
-        'e.g. --config.eval_every=1000). Drop --best to use the latest '
-        'checkpoint.')
-  if not steps:
-    raise checkpoints.NoCheckpointError(
-        f'{ckpt.directory} holds no checkpoint: train first with '
-        f'python -m jaxgan.main --workdir={workdir} ...')
-  if step is None:
-    step = steps[-1]
-  elif step not in steps:
-    raise errors.ConfigError(f'{workdir} has no checkpoint of step {step}; it has '
-                     f'steps {steps}.')
-  meta = ckpt.read_meta(step)
-  config = checkpoints.config_from_meta(meta)
-  if config.family != 'gan':
-    ckpt.close()
-    raise errors.ConfigError(
-        f'{workdir} holds a {config.family!r} run, which translates inputs '
-        'rather than sampling from noise: use python -m jaxgan.translate '
-        f'--workdir={workdir} --input=IMAGE_OR_DIR --out=DIR.')
+  run = checkpoints.read_run(
+      workdir, step, best, 'gan', 'it translates inputs rather than sampling '
+      'from noise: use python -m jaxgan.translate '
+      f'--workdir={workdir} --input=IMAGE_OR_DIR --out=DIR.')
+  config, meta, raw = run.config, run.meta, run.raw
   generator, _ = gan_family.create_models(config, tuple(meta['sample_shape']))
-  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  raw = ckpt.restore_raw(step, device)
-  ckpt.close()
   g_state = dict(raw.get('g_state', {}))
-  return Generator(config, meta, step, generator,
+  return Generator(config, meta, run.step, generator,
                    {'params': raw['g_params'], **g_state},
                    {'params': raw['ema_params'], **g_state})
 

@@ -80,37 +80,20 @@ class Translator:
 
 
 def load(workdir, step=None, best=False) -> Translator:
-  ckpt = checkpoints.Checkpointer(checkpoints.checkpoint_dir(workdir, best),
-                                  read_only=True)
-  steps = ckpt.all_steps()
-  if not steps:
-    raise checkpoints.NoCheckpointError(
-        f'{ckpt.directory} holds no checkpoint: train first with python -m '
-        f'jaxgan.main --config=configs/pix2pix.py:... --workdir={workdir}')
-  step = steps[-1] if step is None else step
-  if step not in steps:
-    raise errors.ConfigError(f'{workdir} has no checkpoint of step {step}; '
-                             f'it has steps {steps}.')
-  meta = ckpt.read_meta(step)
-  config = checkpoints.config_from_meta(meta)
-  if config.family != 'paired':
-    ckpt.close()
-    raise errors.ConfigError(
-        f'{workdir} holds a {config.family!r} run: python -m jaxgan.translate '
-        'applies paired-family (pix2pix) generators; sample noise GANs with '
-        'python -m jaxgan.sample.')
+  run = checkpoints.read_run(
+      workdir, step, best, 'paired', 'python -m jaxgan.translate applies '
+      'paired-family (pix2pix) generators; sample noise GANs with python -m '
+      'jaxgan.sample.')
+  config, meta, raw = run.config, run.meta, run.raw
   spec = {'source': tuple(meta['source_shape']),
           'target': tuple(meta['sample_shape']),
           'num_examples': meta['num_examples']}
   family = families.get('paired')(config, spec)
-  device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
-  raw = ckpt.restore_raw(step, device)
-  ckpt.close()
   state = paired.PairedState(
       step=raw['step'], g_params=raw['g_params'],
       g_state=dict(raw.get('g_state', {})), g_opt_state=None,
       d_params=None, d_state={}, d_opt_state=None)
-  return Translator(config, meta, step, family, state)
+  return Translator(config, meta, run.step, family, state)
 
 
 def source_of(translator: Translator, path, make_pairs: bool):

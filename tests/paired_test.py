@@ -175,17 +175,25 @@ def test_losses_equal_a_float64_reference(tmp_path):
   source = paired.to_model_input(batch['source'])
   target = paired.to_model_input(batch['target'])
   key = jax.random.fold_in(jax.random.key(config.seed), 0)
-  fake, _ = family.generate(state.g_params, state.g_state, source, key)
-  real_logits, d_state = family.discriminate(state.d_params, state.d_state,
-                                             source, target)
-  fake_logits, d_state = family.discriminate(state.d_params, d_state, source,
-                                             fake)
+
+  @jax.jit  # One compiled call: op by op, the nets would take minutes.
+  def reference_logits(state, new_state):
+    fake, _ = family.generate(state.g_params, state.g_state, source, key)
+    real_logits, d_state = family.discriminate(state.d_params, state.d_state,
+                                               source, target)
+    fake_logits, d_state = family.discriminate(state.d_params, d_state,
+                                               source, fake)
+    g_logits, _ = family.discriminate(new_state.d_params, d_state, source,
+                                      fake)
+    return fake, real_logits, fake_logits, g_logits
+
+  fake, real_logits, fake_logits, g_logits = reference_logits(state,
+                                                              new_state)
   softplus = lambda x: np.logaddexp(0.0, x)  # pylint: disable=unnecessary-lambda-assignment
   r, f = (np.asarray(x, np.float64) for x in (real_logits, fake_logits))
   # Isola et al. eq. 1, halved for D; the authors' BCEWithLogits means.
   expected_d = 0.5 * (np.mean(softplus(-r)) + np.mean(softplus(f)))
   np.testing.assert_allclose(float(metrics['d_loss']), expected_d, rtol=1e-5)
-  g_logits, _ = family.discriminate(new_state.d_params, d_state, source, fake)
   l1 = np.mean(np.abs(np.asarray(target, np.float64) -
                       np.asarray(fake, np.float64)))
   expected_g = np.mean(softplus(-np.asarray(g_logits, np.float64))) + 100 * l1
