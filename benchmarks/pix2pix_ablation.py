@@ -54,7 +54,7 @@ def main(argv):
   results = (json.load(open(results_path)) if os.path.exists(results_path)
              else {})
   fid_network = inception.FeatureNetwork() if FLAGS.fid_num else None
-  pairs = None
+  pairs = ref_stats = None
   outputs = {}
   for variant in FLAGS.variants:
     config = variant_config(variant)
@@ -73,9 +73,12 @@ def main(argv):
     metrics = translation_eval.pair_metrics(outputs[variant],
                                             pairs['target'])
     if fid_network is not None:
+      if ref_stats is None:  # The same targets for every variant: once.
+        ref_stats = translation_eval.target_stats(
+            fid_network, pairs['target'][:FLAGS.fid_num])
       metrics['fid'] = translation_eval.pair_metrics(
           outputs[variant][:FLAGS.fid_num], pairs['target'][:FLAGS.fid_num],
-          fid_network)['fid']
+          fid_network, ref_stats)['fid']
     results[variant].update(metrics, steps=FLAGS.steps,
                             batch_size=config.train.batch_size)
     print(variant, results[variant], flush=True)
@@ -84,7 +87,8 @@ def main(argv):
   copy = translation_eval.input_copy(pairs)
   if fid_network is not None:
     copy['fid'] = translation_eval.input_copy(
-        {k: v[:FLAGS.fid_num] for k, v in pairs.items()}, fid_network)['fid']
+        {k: v[:FLAGS.fid_num] for k, v in pairs.items()}, fid_network,
+        ref_stats)['fid']
   results['input_copy'] = copy
   results['protocol'] = {
       'eval_pairs': FLAGS.num, 'fid_pairs': FLAGS.fid_num,

@@ -88,7 +88,7 @@ def mixture_modes(name: str) -> tuple[np.ndarray, float]:
   raise DataError(f'unknown mixture {name!r}: use one of {MIXTURES}')
 
 
-def _hash_uniform(seed: int, indices: np.ndarray, stream: int) -> np.ndarray:
+def hash_uniform(seed: int, indices: np.ndarray, stream: int) -> np.ndarray:
   """Uniform [0, 1) numbers that are a pure function of (seed, index, stream).
 
   SplitMix64 (Steele et al. 2014) over the 64-bit counter, vectorised.
@@ -108,10 +108,10 @@ def _mixture_dataset(name: str, seed: int) -> Dataset:
   def fetch(indices):
     # An "index" names one draw: its mode and noise come from (seed, index).
     indices = np.asarray(indices, np.int64).ravel()
-    labels = (_hash_uniform(seed, indices, 0) * len(modes)).astype(np.int32)
+    labels = (hash_uniform(seed, indices, 0) * len(modes)).astype(np.int32)
     # Box-Muller: two independent standard normals per draw.
-    radius = np.sqrt(-2.0 * np.log1p(-_hash_uniform(seed, indices, 1)))
-    angle = 2.0 * np.pi * _hash_uniform(seed, indices, 2)
+    radius = np.sqrt(-2.0 * np.log1p(-hash_uniform(seed, indices, 1)))
+    angle = 2.0 * np.pi * hash_uniform(seed, indices, 2)
     noise = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
     return (modes[labels] + std * noise).astype(np.float32), labels
 

@@ -248,11 +248,11 @@ class PairedData:
     key = epochs.astype(np.int64) * self.num_examples + indices
     height, width = self.train.source.shape[1:3]
     ch, cw = self.crop_hw
-    top = np.floor(input_pipeline._hash_uniform(seed, key, 1)  # pylint: disable=protected-access
+    top = np.floor(input_pipeline.hash_uniform(seed, key, 1)
                    * (height - ch + 1)).astype(np.int64)
-    left = np.floor(input_pipeline._hash_uniform(seed, key, 2)  # pylint: disable=protected-access
+    left = np.floor(input_pipeline.hash_uniform(seed, key, 2)
                     * (width - cw + 1)).astype(np.int64)
-    flip = (input_pipeline._hash_uniform(seed, key, 3) < 0.5  # pylint: disable=protected-access
+    flip = (input_pipeline.hash_uniform(seed, key, 3) < 0.5
             if self.config.data.flip else np.zeros(len(key), bool))
     return top, left, flip
 

@@ -52,8 +52,21 @@ def ssim(outputs, targets) -> np.ndarray:
       for o, t in zip(outputs, targets)])
 
 
-def pair_metrics(outputs, targets, fid_network=None) -> dict[str, float]:
-  """l1, psnr, ssim (and fid) of outputs against targets."""
+def _rgb_uint8(images) -> np.ndarray:
+  """[0, 1] images -> uint8 RGB, as the Inception network takes them."""
+  images = np.repeat(images, 3, -1) if images.shape[-1] == 1 else images
+  return np.round(images * 255).astype(np.uint8)
+
+
+def target_stats(fid_network, targets) -> dict:
+  """The Inception statistics of the targets (computed once per eval set)."""
+  return evaluate.feature_stats(fid_network, _rgb_uint8(to_unit(targets)))
+
+
+def pair_metrics(outputs, targets, fid_network=None,
+                 ref_stats=None) -> dict[str, float]:
+  """l1, psnr, ssim (and fid, given `fid_network`) of outputs against
+  targets; `ref_stats`: the targets' `target_stats`, when already known."""
   out, tgt = to_unit(outputs), to_unit(targets)
   if out.shape[-1] != tgt.shape[-1]:  # A grey input copy vs colour targets.
     out = np.repeat(out, tgt.shape[-1], -1)
@@ -61,11 +74,10 @@ def pair_metrics(outputs, targets, fid_network=None) -> dict[str, float]:
             'psnr': float(np.mean(psnr(out, tgt))),
             'ssim': float(np.mean(ssim(out, tgt))), 'n': len(out)}
   if fid_network is not None:
-    rgb = lambda x: np.repeat(x, 3, -1) if x.shape[-1] == 1 else x  # pylint: disable=g-long-lambda
-    as_uint8 = lambda x: np.round(rgb(x) * 255).astype(np.uint8)  # pylint: disable=g-long-lambda
-    ref = evaluate.feature_stats(fid_network, as_uint8(tgt))
-    other = evaluate.feature_stats(fid_network, as_uint8(out))
-    result['fid'] = float(evaluate.compare_features(ref, other)['fid'])
+    if ref_stats is None:
+      ref_stats = target_stats(fid_network, targets)
+    other = evaluate.feature_stats(fid_network, _rgb_uint8(out))
+    result['fid'] = float(evaluate.compare_features(ref_stats, other)['fid'])
   return result
 
 
@@ -79,8 +91,10 @@ class TranslationEvaluator:
     self.metric = config.eval.metric
     self.primary = f'eval/{self.metric}'
     self.higher_is_better = HIGHER_IS_BETTER[self.metric]
-    self.fid_network = (inception.FeatureNetwork() if config.eval.fid
-                        else None)
+    self.fid_network = self.ref_stats = None
+    if config.eval.fid:
+      self.fid_network = inception.FeatureNetwork()
+      self.ref_stats = target_stats(self.fid_network, self.pairs['target'])
     self.history = evaluate.History(workdir, write)
 
   def outputs(self, predict, chunk: int = 64) -> np.ndarray:
@@ -90,12 +104,13 @@ class TranslationEvaluator:
 
   def evaluate(self, step: int, predict) -> dict[str, float]:
     result = pair_metrics(self.outputs(predict), self.pairs['target'],
-                          self.fid_network)
+                          self.fid_network, self.ref_stats)
     scalars = {f'eval/{k}': float(v) for k, v in result.items()}
     self.history.record(step, scalars)
     return scalars
 
 
-def input_copy(pairs, fid_network=None) -> dict[str, float]:
+def input_copy(pairs, fid_network=None, ref_stats=None) -> dict[str, float]:
   """The metrics of copying the source as the output."""
-  return pair_metrics(pairs['source'], pairs['target'], fid_network)
+  return pair_metrics(pairs['source'], pairs['target'], fid_network,
+                      ref_stats)

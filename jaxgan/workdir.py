@@ -12,6 +12,7 @@ started again from step 0: the run refuses, or, with `restart`, first moves
 that history into WORKDIR/restarted-N/.
 """
 
+import contextlib
 import fcntl
 import os
 
@@ -80,19 +81,10 @@ class Lock:
     return False
 
 
-class NoLock:
-  """Stands in for `Lock` where none can be taken (buckets, process > 0)."""
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    return False
-
-
 def lock(workdir, enabled: bool = True):
+  """The workdir's lock (none for buckets or other processes than 0)."""
   if not enabled or is_remote(workdir):
-    return NoLock()
+    return contextlib.nullcontext()
   return Lock(workdir)
 
 

@@ -172,8 +172,8 @@ def test_losses_equal_a_float64_reference(tmp_path):
   state = family.init(jax.random.key(0))
   batch = data.batch(0)
   new_state, metrics = jax.jit(family.update)(state, batch)
-  source = paired.to_model_input(batch['source'])
-  target = paired.to_model_input(batch['target'])
+  source = input_pipeline.to_model_input(batch['source'])
+  target = input_pipeline.to_model_input(batch['target'])
   key = jax.random.fold_in(jax.random.key(config.seed), 0)
 
   @jax.jit  # One compiled call: op by op, the nets would take minutes.

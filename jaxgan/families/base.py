@@ -28,6 +28,7 @@ the best checkpoint, the NaN guard, jit over the mesh (pmap where the family
 supports it), steps_per_dispatch and several processes.
 """
 
+import abc
 import inspect
 from typing import Any, ClassVar
 
@@ -37,8 +38,9 @@ import optax
 from jaxgan import errors
 
 
-class Family:
-  """Base class of the families; see the module docstring."""
+class Family(abc.ABC):
+  """Base class of the families; see the module docstring. The abstract
+  methods are what every family must define."""
   name: ClassVar[str] = ''
   # Axis of the batch in every array of a batch (the noise GAN's batches are
   # (n_critic, B, ...): axis 1).
@@ -51,11 +53,11 @@ class Family:
   weights: ClassVar[tuple[str, ...]] = ()
 
   @classmethod
+  @abc.abstractmethod
   def add_config(cls, config: ml_collections.ConfigDict):
     """Adds the family's config fields and defaults to the shared ones:
     its 'model' and 'loss' sections and its keys in 'data', 'train' and
     'eval'."""
-    raise NotImplementedError
 
   @classmethod
   def validate(cls, config: ml_collections.ConfigDict):
@@ -66,8 +68,9 @@ class Family:
           f'family runs with {" or ".join(repr(p) for p in cls.parallelisms)}')
 
   @classmethod
+  @abc.abstractmethod
   def create_data(cls, config):
-    raise NotImplementedError
+    """The family's data: `spec`, `describe()`, `meta()` and its batches."""
 
   @classmethod
   def resolve(cls, config, data):
@@ -84,26 +87,33 @@ class Family:
     """Training examples one iteration reads (the data position's unit)."""
     return self.config.train.batch_size
 
+  @abc.abstractmethod
   def init(self, key) -> Any:
-    raise NotImplementedError
+    """The initial state, one pytree."""
 
+  @abc.abstractmethod
   def update(self, state, batch: dict) -> tuple[Any, dict]:
-    raise NotImplementedError
+    """One pure training iteration -> (state, flat scalar metrics)."""
 
+  @abc.abstractmethod
   def batches(self, data, start_step: int):
-    raise NotImplementedError
+    """This process's batches from `start_step` on."""
 
+  @abc.abstractmethod
   def predict(self, state, inputs: dict, ema: bool = False):
-    raise NotImplementedError
+    """What the generator makes of `inputs` (inference mode)."""
 
+  @abc.abstractmethod
   def sample_inputs(self, data, num: int) -> dict:
-    raise NotImplementedError
+    """The fixed inputs of the sample grid."""
 
+  @abc.abstractmethod
   def draw_samples(self, path: str, inputs: dict, outputs, data):
-    raise NotImplementedError
+    """Writes the sample grid to `path`."""
 
+  @abc.abstractmethod
   def networks(self, state) -> dict[str, Any]:
-    raise NotImplementedError
+    """{network name: its parameters}."""
 
   def evaluator(self, data, workdir: str, write: bool = True):
     """An evaluator for config.eval_every, or None when the family has none:

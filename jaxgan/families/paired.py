@@ -125,8 +125,10 @@ def generator_depth(config, size: int) -> int:
   return unet.unet_depth(int(name.removeprefix('unet_')))
 
 
-@registry.register('generator', 'unet', 'unet_32', 'unet_64', 'unet_128',
-                   'unet_256', 'unet_512')
+UNETS = ('unet', 'unet_32', 'unet_64', 'unet_128', 'unet_256', 'unet_512')
+
+
+@registry.register('generator', *UNETS)
 def build_unet(config, spec, axis_name=None):
   m = config.model
   return unet.UNetGenerator(
@@ -164,10 +166,6 @@ def linear_decay(n_epochs: int, n_epochs_decay: int, steps_per_epoch: int):
     return 1.0 - jnp.maximum(0, epoch - n_epochs) / (n_epochs_decay + 1.0)
 
   return factor
-
-
-def to_model_input(x):
-  return input_pipeline.to_model_input(x)
 
 
 class Paired(base.Family):
@@ -208,10 +206,9 @@ class Paired(base.Family):
         raise errors.ConfigError(
             f'config.data.load_size={data.load_size} is below crop_size='
             f'{data.crop_size}: the crop is taken from the loaded image')
-    if m.generator != 'unet' and m.generator not in networks.names(
-        'generator'):
-      raise errors.ConfigError(f'unknown config.model.generator '
-                               f'{m.generator!r}')
+    if m.generator not in UNETS:
+      raise errors.ConfigError(f'config.model.generator={m.generator!r}: the '
+                               f'paired family builds one of {UNETS}')
     if m.norm not in ('batch', 'instance', 'none'):
       raise errors.ConfigError(f'config.model.norm={m.norm!r}: use batch, '
                                'instance or none')
@@ -322,8 +319,8 @@ class Paired(base.Family):
     """One pix2pix iteration on {'source': (B, ...), 'target': (B, ...)}."""
     config = self.config
     loss_config = config.loss
-    source = to_model_input(batch['source'])
-    target = to_model_input(batch['target'])
+    source = input_pipeline.to_model_input(batch['source'])
+    target = input_pipeline.to_model_input(batch['target'])
     if self.batch_sharding is not None:
       source = jax.lax.with_sharding_constraint(source, self.batch_sharding)
       target = jax.lax.with_sharding_constraint(target, self.batch_sharding)
@@ -391,7 +388,7 @@ class Paired(base.Family):
     dropout), or the paper's test-time mode with model.predict_train_mode."""
     if ema:
       raise errors.ConfigError('the paired family keeps no EMA generator')
-    source = to_model_input(inputs['source'])
+    source = input_pipeline.to_model_input(inputs['source'])
     if self.config.model.predict_train_mode:
       key = jax.random.key(self.config.seed + 7)
       return self.generate(state.g_params, state.g_state, source, key,
