@@ -1,16 +1,19 @@
 r"""The pix2pix paper's loss ablation (Isola et al. 2017, Table 1 / Fig. 4)
-on CIFAR-10 colorization: L1 only, cGAN only and L1 + cGAN with the same
-budget, and the input-copy baseline.
+on CIFAR-10 colorization or ORL edges -> faces: L1 only, cGAN only and
+L1 + cGAN with the same budget, and the input-copy baseline.
 
   python -m benchmarks.pix2pix_ablation --steps=2000 --out=runs/ablation
+  python -m benchmarks.pix2pix_ablation --task=orl_edges --steps=3000 \
+      --num=40 --fid_num=40 --out=runs/ablation_orl
 
-Each variant is `configs/pix2pix.py:cifar10_colorization,VARIANT` trained
-for --steps steps in OUT/VARIANT (a rerun resumes, then only evaluates);
-evaluation on --num evaluation pairs (evenly spaced over CIFAR-10's test
-split): mean L1, PSNR and SSIM against the targets, and the Inception FID
-of the outputs against the targets on the first --fid_num of them (the same
-n for every variant; 0 skips it). Writes OUT/results.json (with the wall
-times) and OUT/grid.png (source | L1 | cGAN | L1+cGAN | target).
+Each variant is `configs/pix2pix.py:TASK,VARIANT` trained for --steps steps
+in OUT/VARIANT (a rerun resumes, then only evaluates); evaluation on --num
+evaluation pairs (evenly spaced over the task's evaluation images:
+CIFAR-10's test split, ORL's 4 held-out people): mean L1, PSNR and SSIM
+against the targets, and the Inception FID of the outputs against the
+targets on the first --fid_num of them (the same n for every variant; 0
+skips it). Writes OUT/results.json (with the wall times) and OUT/grid.png
+(source | L1 | cGAN | L1+cGAN | target).
 """
 
 import json
@@ -34,13 +37,18 @@ flags.DEFINE_integer('steps', 2000, 'Training steps of every variant.')
 flags.DEFINE_integer('num', 2000, 'Evaluation pairs for L1, PSNR, SSIM.')
 flags.DEFINE_integer('fid_num', 500, 'Pairs for the FID (0: none).')
 flags.DEFINE_string('out', 'runs/ablation', 'Output folder.')
-flags.DEFINE_string('data_dir', 'data/cifar10', 'CIFAR-10 PNG folders.')
+flags.DEFINE_enum('task', 'cifar10_colorization',
+                  ['cifar10_colorization', 'orl_edges'],
+                  'The measured run of configs/pix2pix.py to ablate.')
+flags.DEFINE_string('data_dir', None, "The task's data (default: the "
+                    "config's, data/cifar10 or data/orl/att_faces).")
 flags.DEFINE_list('variants', ['l1', 'cgan', 'l1_cgan'], 'Which to run.')
 
 
 def variant_config(variant):
-  config = pix2pix.get_config(f'cifar10_colorization,{variant}')
-  config.data.data_dir = FLAGS.data_dir
+  config = pix2pix.get_config(f'{FLAGS.task},{variant}')
+  if FLAGS.data_dir:
+    config.data.data_dir = FLAGS.data_dir
   config.train.num_steps = FLAGS.steps
   config.checkpoint_every = 500
   config.sample_every = FLAGS.steps
@@ -66,6 +74,10 @@ def main(argv):
     if pairs is None:
       data = families.get('paired').create_data(config)
       pairs = data.eval_pairs(FLAGS.num)
+      if len(pairs['source']) < max(FLAGS.num, FLAGS.fid_num):
+        raise app.UsageError(
+            f'{FLAGS.task} has {len(pairs["source"])} evaluation pairs: '
+            'lower --num and --fid_num')
     translator = translate.load(workdir)
     outputs[variant] = np.concatenate([
         translator(pairs['source'][i:i + 250])
@@ -80,7 +92,8 @@ def main(argv):
           outputs[variant][:FLAGS.fid_num], pairs['target'][:FLAGS.fid_num],
           fid_network, ref_stats)['fid']
     results[variant].update(metrics, steps=FLAGS.steps,
-                            batch_size=config.train.batch_size)
+                            batch_size=config.train.batch_size,
+                            size=list(pairs['source'].shape[1:]))
     print(variant, results[variant], flush=True)
     with open(results_path, 'w') as f:
       json.dump(results, f, indent=1)
@@ -92,12 +105,17 @@ def main(argv):
   results['input_copy'] = copy
   results['protocol'] = {
       'eval_pairs': FLAGS.num, 'fid_pairs': FLAGS.fid_num,
-      'split': 'CIFAR-10 test, evenly spaced', 'fid': 'Inception pool3, '
-      'outputs vs targets (pytorch-fid protocol, jaxgan.evaluate)'}
+      'task': FLAGS.task,
+      'split': {'cifar10_colorization': 'CIFAR-10 test, evenly spaced',
+                'orl_edges': 'ORL people s37-s40 (held out), evenly spaced'
+                }[FLAGS.task],
+      'fid': 'Inception pool3, outputs vs targets (pytorch-fid protocol, '
+             'jaxgan.evaluate; grey images repeated to RGB)'}
   with open(results_path, 'w') as f:
     json.dump(results, f, indent=1)
   print('input_copy', copy)
-  rows = np.arange(10) * (FLAGS.num // 10)  # One per class.
+  # Ten rows evenly spaced (one per CIFAR-10 class, or over ORL's people).
+  rows = np.arange(min(10, FLAGS.num)) * (FLAGS.num // min(10, FLAGS.num))
   columns = [pairs['source'][rows]] + [outputs[v][rows]
                                        for v in FLAGS.variants]
   columns.append(pairs['target'][rows])

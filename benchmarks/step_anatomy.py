@@ -81,7 +81,7 @@ def _kernels(name, dtype):
 def _batch(name, dtype, batch_sizes):
   # Model FLOPs are linear in the batch.
   gflop_per_example = (train_speed.model_flops(name)['gflop_per_iter'] /
-                       train_speed.WORKLOADS[name][2])
+                       train_speed.WORKLOADS[name].batch)
   for batch in batch_sizes:
     run = train_speed.JaxganRun(name, 'auto', 1, dtype, batch_size=batch)
     median = float(np.median(run.time(30)))

@@ -2,9 +2,12 @@ r"""Runs the PyTorch reference's workloads on a GPU.
 
   python benchmarks/torch_device.py --bench=../shared/bench/torch_gan_bench.py \
       --model=dcgan64 [--steps=50] [--autocast]
+  python benchmarks/torch_device.py \
+      --bench=../shared/bench/torch_translation_bench.py --model=pix2pix256 \
+      [--batch=1] [--size=256]
 
-`../shared/bench/torch_gan_bench.py` is written for the CPU: its tensors are
-made on the default device. This script imports its models, training steps
+`../shared/bench/torch_gan_bench.py` and `torch_translation_bench.py` are
+written for the CPU: their tensors are made on the default device. This script imports its models, training steps
 and FLOP formula unchanged and runs them with CUDA as the default device, so
 parameters, labels, noise and the pool of random real batches all live on
 the GPU. Each timed step ends with `torch.cuda.synchronize()` (jaxgan's
@@ -21,6 +24,7 @@ PyTorch counterpart of jaxgan's `--config.dtype=bfloat16`.
 import argparse
 import importlib.util
 import json
+import os
 import statistics
 import sys
 import time
@@ -29,7 +33,8 @@ import torch
 
 
 def load_reference(path):
-  spec = importlib.util.spec_from_file_location('torch_gan_bench', path)
+  name = os.path.splitext(os.path.basename(path))[0]
+  spec = importlib.util.spec_from_file_location(name, path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
   return module
@@ -99,9 +104,60 @@ def run(ref, model, steps, warmup, seed, autocast):
   }
 
 
+def run_translation(ref, model, batch, size, steps, warmup, seed, autocast,
+                    device='cuda'):
+  """The same for torch_translation_bench.py's paired workloads (`device`
+  'cpu' only for testing this function where there is no GPU)."""
+  ref.seed_everything(seed)
+  batch = batch or ref.DEFAULT_BATCH[model]
+  size = size or ref.DEFAULT_SIZE[model]
+  w = ref.build(model, batch, size)
+  gen = torch.Generator(device=device).manual_seed(seed + 1)
+  pool = [w.make_batch(gen) for _ in range(4)]
+  f_g, _ = ref.forward_flops(w.netG, pool[0][0])
+  f_d, _ = ref.forward_flops(w.netD, w.d_example(pool[0]))
+  flops = w.kG * f_g + w.kD * f_d
+  counter = [0]
+
+  def one_step():
+    counter[0] += 1
+    with torch.autocast(device, torch.bfloat16, enabled=autocast):
+      out = w.step(pool[counter[0] % len(pool)])
+    if device == 'cuda':
+      torch.cuda.synchronize()
+    return out
+
+  for _ in range(warmup):
+    one_step()
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    loss_d, loss_g = one_step()
+    times.append(time.perf_counter() - start)
+  loss_d, loss_g = float(loss_d), float(loss_g)
+  if not (loss_d == loss_d and loss_g == loss_g):
+    raise FloatingPointError(f'non-finite loss: D={loss_d} G={loss_g}')
+  med, srt = statistics.median(times), sorted(times)
+  return {
+      'model': model, 'batch': batch, 'size': size, 'steps': steps,
+      'device': device,
+      'gpu': torch.cuda.get_device_name() if device == 'cuda' else None,
+      'autocast_bf16': autocast,
+      'sec_per_step_median': med, 'imgs_per_sec': batch / med,
+      'sec_per_step_p10': srt[int(0.1 * (len(srt) - 1))],
+      'sec_per_step_p90': srt[int(0.9 * (len(srt) - 1))],
+      'gflop_per_step': flops / 1e9, 'achieved_gflops': flops / med / 1e9,
+      'final_loss_D': loss_d, 'final_loss_G': loss_g,
+      'torch': torch.__version__,
+  }
+
+
 def main(argv=None):
   p = argparse.ArgumentParser(description=__doc__.split('\n')[0])
-  p.add_argument('--bench', required=True, help='torch_gan_bench.py')
+  p.add_argument('--bench', required=True,
+                 help='torch_gan_bench.py or torch_translation_bench.py')
+  p.add_argument('--batch', type=int, help='translation workloads: the batch')
+  p.add_argument('--size', type=int, help='translation workloads: the size')
   p.add_argument('--model', required=True)
   p.add_argument('--steps', type=int, default=100)
   p.add_argument('--warmup', type=int, default=10)
@@ -116,8 +172,12 @@ def main(argv=None):
     torch.set_float32_matmul_precision(args.matmul_precision)
   ref = load_reference(args.bench)
   torch.set_default_device('cuda')
-  result = run(ref, args.model, args.steps, args.warmup, args.seed,
-               args.autocast)
+  if hasattr(ref, 'DEFAULT_SIZE'):  # torch_translation_bench.py
+    result = run_translation(ref, args.model, args.batch, args.size,
+                             args.steps, args.warmup, args.seed, args.autocast)
+  else:
+    result = run(ref, args.model, args.steps, args.warmup, args.seed,
+                 args.autocast)
   print(json.dumps(result), flush=True)
   return 0
 

@@ -3,9 +3,11 @@ r"""Times the full training iteration, as the trainer runs it, after compiling.
   python -m benchmarks.train_speed
   python -m benchmarks.train_speed --models=dcgan64 --torch_python=VENV/bin/python
   python -m benchmarks.train_speed --models=mlp_mnist --steps_per_dispatch=1,10
+  python -m benchmarks.train_speed --models=pix2pix256,pix2pix32_b16
 
-One iteration is what `Trainer.step` runs: n_critic critic updates and one
-generator update, on one device. Per workload and setting the table gives:
+One iteration is what `Trainer.step` runs, on one device: for the noise GANs
+n_critic critic updates and one generator update, for pix2pix one D and one
+G update (`families.paired`). Per workload and setting the table gives:
 
   img/s        batch / median seconds per iteration, on a fixed uint8 batch
                already in host memory (transfer to the device included);
@@ -19,42 +21,57 @@ generator update, on one device. Per workload and setting the table gives:
   mem MiB      XLA's buffer assignment for the iteration: arguments, outputs
                not aliased to donated inputs, and temporaries;
   e2e img/s    iterations fed by the real input pipeline (`batch_iterator`
-               on the workload's dataset) instead of a fixed batch;
+               on the workload's dataset; for pix2pix `PairedData` on an
+               aligned folder of random A|B images, resized, cropped and
+               flipped as in training) instead of a fixed batch;
   data img/s   the input pipeline alone, drained as fast as it goes.
 
 With --torch_python (a Python that has torch, e.g. the benchmark venv of
 benchmarks/README.md), each workload's jaxgan timing alternates with a run of
 the PyTorch reference (--torch_bench, default ../shared/bench/torch_gan_bench.py
-beside the checkout) of the same workload, --rounds times, and the table adds
+beside the checkout; for pix2pix --torch_translation_bench, its
+torch_translation_bench.py --model pix2pix256 at the workload's batch and
+size) of the same workload, --rounds times, and the table adds
 PyTorch's s/iter and the speedup (PyTorch s/iter / jaxgan s/iter). On a GPU
 the reference runs on CUDA through `torch_device.py` (under bf16 autocast
 with --dtype=bfloat16). --json appends every row as one JSON line.
 """
 
+import copy
 import json
 import os
+import pathlib
 import resource
 import subprocess
 import sys
+import tempfile
 import time
+from typing import Callable, NamedTuple
 
 from absl import app
 from absl import flags
 import jax
 import jax.extend
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 
-from configs import dcgan, gan_mlp, wgan_gp
+from configs import dcgan, gan_mlp, pix2pix, wgan_gp
+from jaxgan import families
 from jaxgan import input_pipeline
 from jaxgan import train
-from jaxgan.networks import layers
+from jaxgan import writers
 from jaxgan.families import gan as gan_family
+from jaxgan.networks import layers
+
+# The noise GAN workloads of the README's table; pix2pix256 and pix2pix32_b16
+# by --models.
+DEFAULT_MODELS = 'mlp_mnist,dcgan32_mnist,dcgan64,wgan_gp32'
 
 FLAGS = flags.FLAGS
-flags.DEFINE_list('models', 'mlp_mnist,dcgan32_mnist,dcgan64,wgan_gp32',
+flags.DEFINE_list('models', DEFAULT_MODELS,
                   'Workloads to time, of: mlp_mnist, dcgan28, dcgan32_mnist, '
-                  'dcgan64, wgan_gp28, wgan_gp32.')
+                  'dcgan64, wgan_gp28, wgan_gp32, pix2pix256, pix2pix32_b16.')
 flags.DEFINE_list('conv_impl', ['auto'], "Convolution formulations ('auto', "
                   "'conv', 'matmul').")
 flags.DEFINE_list('steps_per_dispatch', ['1'],
@@ -68,42 +85,83 @@ flags.DEFINE_string('torch_python', os.environ.get('JAXGAN_TORCH_PYTHON'),
                     'jaxgan only.')
 flags.DEFINE_string('torch_bench', os.path.join(
     os.path.dirname(__file__), '..', '..', 'shared', 'bench',
-    'torch_gan_bench.py'), 'The PyTorch reference script.')
+    'torch_gan_bench.py'), 'The PyTorch reference of the noise GANs.')
+flags.DEFINE_string('torch_translation_bench', os.path.join(
+    os.path.dirname(__file__), '..', '..', 'shared', 'bench',
+    'torch_translation_bench.py'), 'The PyTorch reference of pix2pix.')
 flags.DEFINE_bool('pipeline', True, 'Also time the input pipeline (data-only '
                   'and end to end).')
 flags.DEFINE_string('json', None, 'Also append one JSON line per row here.')
 
-# name -> (config module, sample shape, batch size, latent size, repeats,
-#          the PyTorch reference's name).
+
+
+class Workload(NamedTuple):
+  """One timed training setting."""
+  family: str  # 'gan' (noise GAN) or 'paired' (pix2pix).
+  config: Callable[[], ml_collections.ConfigDict]
+  shape: tuple  # One training image (paired: the source's and the target's).
+  batch: int
+  latent: int | None  # The noise GAN's latent size.
+  repeats: int
+  torch_model: str | None  # The PyTorch reference's --model, if it has one.
+
+
+def _pix2pix_config():
+  # The authors' pix2pix (unet_<size>, 70x70 PatchGAN, vanilla GAN + 100 L1)
+  # on an aligned A|B folder; the jitter keeps their 286/256 ratio.
+  return pix2pix.get_config('aligned')
+
+
 WORKLOADS = {
-    'mlp_mnist': (gan_mlp, (28, 28, 1), 128, 64, 200, 'mlp_mnist'),
-    'dcgan28': (dcgan, (28, 28, 1), 64, 100, 20, None),
-    'dcgan32_mnist': (dcgan, (32, 32, 1), 64, 100, 20, 'dcgan32_mnist'),
-    'dcgan64': (dcgan, (64, 64, 3), 64, 100, 5, 'dcgan64'),
-    'wgan_gp28': (wgan_gp, (28, 28, 1), 64, 100, 5, None),
-    'wgan_gp32': (wgan_gp, (32, 32, 3), 64, 100, 5, 'wgan_gp32'),
+    'mlp_mnist': Workload('gan', gan_mlp.get_config, (28, 28, 1), 128, 64,
+                          200, 'mlp_mnist'),
+    'dcgan28': Workload('gan', dcgan.get_config, (28, 28, 1), 64, 100, 20,
+                        None),
+    'dcgan32_mnist': Workload('gan', dcgan.get_config, (32, 32, 1), 64, 100,
+                              20, 'dcgan32_mnist'),
+    'dcgan64': Workload('gan', dcgan.get_config, (64, 64, 3), 64, 100, 5,
+                        'dcgan64'),
+    'wgan_gp28': Workload('gan', wgan_gp.get_config, (28, 28, 1), 64, 100, 5,
+                          None),
+    'wgan_gp32': Workload('gan', wgan_gp.get_config, (32, 32, 3), 64, 100, 5,
+                          'wgan_gp32'),
+    # The paper's setting: 256x256, batch 1 (unet_256, 54.4 M parameters).
+    'pix2pix256': Workload('paired', _pix2pix_config, (256, 256, 3), 1, None,
+                           10, 'pix2pix256'),
+    # A batch that keeps 2 CPU cores busy (unet_32, configs/pix2pix.py:
+    # cifar10_colorization's size and batch, 3 -> 3 channels).
+    'pix2pix32_b16': Workload('paired', _pix2pix_config, (32, 32, 3), 16,
+                              None, 20, 'pix2pix256'),
 }
 
 
 def workload_config(name: str, conv_impl='auto', dtype='float32',
                     batch_size=None):
-  """The workload's config; `batch_size` overrides its batch."""
-  module, shape, default_batch, latent, _, _ = WORKLOADS[name]
-  config = module.get_config()
+  """The workload's config and its data's shapes (`Trainer`'s spec); a
+  `batch_size` overrides the workload's batch."""
+  w = WORKLOADS[name]
+  config = w.config()
   config.model.conv_impl = conv_impl
-  config.model.latent_dim = latent
-  config.train.batch_size = batch_size or default_batch
+  config.train.batch_size = batch_size or w.batch
   config.dtype = dtype
-  return config, shape
+  if w.family == 'gan':
+    config.model.latent_dim = w.latent
+    return config, w.shape
+  size = w.shape[0]
+  config.data.crop_size = size
+  config.data.load_size = size * 286 // 256
+  return config, {'source': w.shape, 'target': w.shape,
+                  'num_examples': PAIRED_EXAMPLES}
 
 
 def forward_flops(fn, *args) -> int:
   """2 x the multiply-adds of every dot and convolution in fn's jaxpr.
 
   Normalisations and activations are not counted (nor by PyTorch). A
-  convolution counts 2 x output elements x kernel taps x input channels, so
-  transposed ones must be counted on a formulation without a dilated input
-  (see `model_flops`).
+  convolution counts 2 x output elements x kernel taps x input channels; a
+  transposed one (a dilated input) 2 x input elements x kernel taps x output
+  channels, what PyTorch's hooks count for ConvTranspose2d, not the zeros of
+  the dilated input.
   """
   total = 0
 
@@ -111,12 +169,15 @@ def forward_flops(fn, *args) -> int:
     nonlocal total
     for eqn in jaxpr.eqns:
       if eqn.primitive.name == 'conv_general_dilated':
+        dims = eqn.params['dimension_numbers']
+        rhs = eqn.invars[1].aval.shape  # rhs_spec: (out, in, *window)
+        window = int(np.prod([rhs[d] for d in dims.rhs_spec[2:]]))
         if any(d != 1 for d in eqn.params['lhs_dilation']):
-          raise ValueError('a transposed convolution would count its zeros')
-        spec = eqn.params['dimension_numbers'].rhs_spec  # (out, in, *window)
-        rhs = eqn.invars[1].aval.shape
-        taps = int(np.prod([rhs[d] for d in spec[2:]])) * rhs[spec[1]]
-        total += 2 * int(np.prod(eqn.outvars[0].aval.shape)) * taps
+          total += (2 * int(np.prod(eqn.invars[0].aval.shape)) * window *
+                    rhs[dims.rhs_spec[0]])
+        else:
+          total += (2 * int(np.prod(eqn.outvars[0].aval.shape)) * window *
+                    rhs[dims.rhs_spec[1]])
       elif eqn.primitive.name == 'dot_general':
         (lhs_c, _), (lhs_b, rhs_b) = eqn.params['dimension_numbers']
         lhs, rhs = (v.aval.shape for v in eqn.invars)
@@ -134,37 +195,49 @@ def forward_flops(fn, *args) -> int:
 def model_flops(name: str) -> dict:
   """Forward FLOPs of G and D, and the model FLOPs of one iteration.
 
-  The iteration count uses the PyTorch reference's formula: a backward pass
-  costs two forward passes (input and weight gradients), so a DCGAN/MLP GAN
-  iteration is 3 F_G + 9 F_D (G forward and backward once, the fake batch
-  shared by the critic and generator updates; D forward and backward on
-  real, fake, and fake again for G's loss); WGAN-GP's is n_critic (F_G +
-  10 F_D) + 3 F_G + 2 F_D, the gradient penalty's double backward through a
-  critic without normalisation costing 4 F_D.
+  The iteration count uses the PyTorch references' formulas: a backward
+  pass costs two forward passes (input and weight gradients), one through a
+  network whose weights get no update one (input gradients only). A
+  DCGAN/MLP GAN iteration is 3 F_G + 9 F_D (G forward and backward once, the
+  fake batch shared by the critic and generator updates; D forward and
+  backward on real, fake, and fake again for G's loss); WGAN-GP's is
+  n_critic (F_G + 10 F_D) + 3 F_G + 2 F_D, the gradient penalty's double
+  backward through a critic without normalisation costing 4 F_D; pix2pix's
+  3 F_G + 8 F_D (D updated on the real and the fake pair, then G's loss
+  through D without D's weight gradients), F_D being D on one batch of
+  pairs.
 
-  These are the model's nominal FLOPs, the same for every formulation: G is
-  counted on its 'matmul' form (each transposed convolution one dot per
-  output phase, i.e. input pixels x kernel x output channels, what PyTorch's
-  hooks count, not the zeros of a dilated input) and D on XLA's strided
-  convolutions (not the extra border cells of the space-to-depth form).
+  These are the model's nominal FLOPs, the same for every formulation, so
+  both networks are counted on XLA's native convolutions (not the extra
+  border cells of the 'matmul' form's space-to-depth convolutions).
   """
-  gans = {impl: gan_family.GAN(*workload_config(name, conv_impl=impl))
-          for impl in ('matmul', 'conv')}
-  config, shape = gans['conv'].config, gans['conv'].sample_shape
-  state = jax.eval_shape(gans['conv'].init, jax.random.key(0))
-  z = jnp.zeros((config.train.batch_size, gan_family.latent_size(config)))
-  x = jnp.zeros((config.train.batch_size,) + shape)
-  f_g = forward_flops(
-      lambda p, s, z: gans['matmul'].generate(p, s, z)[0], state.g_params,
-      state.g_state, z)
-  f_d = forward_flops(
-      lambda p, s, x: gans['conv'].discriminate(p, s, x)[0], state.d_params,
-      state.d_state, x)
-  n = config.train.n_critic
-  if config.loss.penalty == 'gradient_penalty':
-    per_iter = n * (f_g + 10 * f_d) + 3 * f_g + 2 * f_d
+  w = WORKLOADS[name]
+  config, spec = workload_config(name, conv_impl='conv')
+  family = families.get(w.family)(config, spec)
+  state = jax.eval_shape(family.init, jax.random.key(0))
+  b = config.train.batch_size
+  if w.family == 'paired':
+    source = jnp.zeros((b,) + spec['source'])
+    target = jnp.zeros((b,) + spec['target'])
+    f_g = forward_flops(
+        lambda p, s, x: family.generate(p, s, x, train=False)[0],
+        state.g_params, state.g_state, source)
+    f_d = forward_flops(
+        lambda p, s, x, y: family.discriminate(p, s, x, y)[0],
+        state.d_params, state.d_state, source, target)
+    per_iter = 3 * f_g + 8 * f_d
   else:
-    per_iter = 3 * f_g + 9 * f_d
+    z = jnp.zeros((b, gan_family.latent_size(config)))
+    x = jnp.zeros((b,) + spec)
+    f_g = forward_flops(lambda p, s, z: family.generate(p, s, z)[0],
+                        state.g_params, state.g_state, z)
+    f_d = forward_flops(lambda p, s, x: family.discriminate(p, s, x)[0],
+                        state.d_params, state.d_state, x)
+    n = config.train.n_critic
+    if config.loss.penalty == 'gradient_penalty':
+      per_iter = n * (f_g + 10 * f_d) + 3 * f_g + 2 * f_d
+    else:
+      per_iter = 3 * f_g + 9 * f_d
   return {'fwd_gflop_G': f_g / 1e9, 'fwd_gflop_D': f_d / 1e9,
           'gflop_per_iter': per_iter / 1e9}
 
@@ -187,7 +260,7 @@ def peak_gflops(n: int = 4096, repeats: int = 5, dtype=jnp.float32) -> float:
   return 2 * n**3 / float(np.median(times)) / 1e9
 
 
-def _dataset(shape):
+def _gan_dataset(shape):
   """The workload's training data: MNIST (embedded split) for grey
   workloads; RGB ones get random images held in memory, which go through
   the same in-memory fetch as tfds datasets and image folders."""
@@ -199,23 +272,45 @@ def _dataset(shape):
                                    None)
 
 
+# Random A|B images written for the paired input pipeline's timing.
+PAIRED_EXAMPLES = 64
+
+
+def _paired_data(config, folder):
+  """An aligned A|B folder of random images at the workload's load size,
+  read by the family's own input pipeline (resize, crop, flip)."""
+  size = config.data.load_size
+  train_dir = pathlib.Path(folder) / 'train'
+  train_dir.mkdir(parents=True)
+  rng = np.random.default_rng(0)
+  for i in range(PAIRED_EXAMPLES):
+    writers.save_image(str(train_dir / f'{i:03d}.png'),
+                       rng.integers(0, 256, (size, 2 * size, 3), np.uint8))
+  config = copy.deepcopy(config)
+  config.data.data_dir = str(folder)
+  return families.get('paired').create_data(config)
+
+
 class JaxganRun:
   """One workload compiled once, timed as often as asked."""
 
   def __init__(self, name, conv_impl, steps_per_dispatch, dtype,
                batch_size=None):
     self.name, self.k = name, steps_per_dispatch
-    self.config, self.shape = workload_config(name, conv_impl, dtype,
-                                              batch_size)
-    self.trainer = train.Trainer(self.config, self.shape,
+    self.family = WORKLOADS[name].family
+    self.config, self.spec = workload_config(name, conv_impl, dtype,
+                                             batch_size)
+    self.trainer = train.Trainer(self.config, self.spec,
                                  devices=jax.devices()[:1])
     self.state = self.trainer.init_state()
     rng = np.random.default_rng(0)
-    n_critic, batch = self.config.train.n_critic, self.config.train.batch_size
-    self.batches = [
-        {'image': rng.integers(0, 256, (n_critic, batch) + self.shape,
-                               np.uint8)}
-        for _ in range(self.k)]
+    batch = self.config.train.batch_size
+    if self.family == 'gan':
+      shapes = {'image': (self.config.train.n_critic, batch) + self.spec}
+    else:
+      shapes = {k: (batch,) + self.spec[k] for k in ('source', 'target')}
+    self.batches = [{k: rng.integers(0, 256, v, np.uint8)
+                     for k, v in shapes.items()} for _ in range(self.k)]
     start = time.perf_counter()
     self._run(self.batches)
     self.compile_s = time.perf_counter() - start
@@ -232,8 +327,9 @@ class JaxganRun:
   def compiled_iteration(self):
     """The compiled executable of one iteration (`Trainer.step`)."""
     trainer = self.trainer
+    lead = trainer.family.batch_axis
     return trainer._step.lower(  # pylint: disable=protected-access
-        self.state, trainer._inputs(self.batches[0], 1)).compile()  # pylint: disable=protected-access
+        self.state, trainer._inputs(self.batches[0], lead)).compile()  # pylint: disable=protected-access
 
   def _memory_mib(self):
     trainer = self.trainer
@@ -242,9 +338,11 @@ class JaxganRun:
     if self.k == 1:
       compiled = one
     else:
-      stacked = {'image': np.stack([b['image'] for b in self.batches])}
+      stacked = {k: np.stack([b[k] for b in self.batches])
+                 for k in self.batches[0]}
       compiled = trainer._steps.lower(  # pylint: disable=protected-access
-          self.state, trainer._inputs(stacked, 2)).compile()  # pylint: disable=protected-access
+          self.state, trainer._inputs(stacked, trainer.family.batch_axis + 1)  # pylint: disable=protected-access
+      ).compile()
     self.xla_gflop = one.cost_analysis().get('flops', float('nan')) / 1e9
     m = compiled.memory_analysis()
     total = (m.argument_size_in_bytes + m.output_size_in_bytes -
@@ -262,37 +360,48 @@ class JaxganRun:
 
   def time_pipeline(self, iterations) -> tuple[float, float]:
     """(data-only img/s, end-to-end img/s) with the real input pipeline."""
-    dataset = _dataset(self.shape)
-    batch = self.config.train.batch_size
-    it = input_pipeline.batch_iterator(dataset, self.config)
-    next(it)
-    start = time.perf_counter()
-    for _ in range(iterations * self.k):
+    with tempfile.TemporaryDirectory() as folder:
+      if self.family == 'gan':
+        dataset = _gan_dataset(self.spec)
+        batches = lambda: input_pipeline.batch_iterator(dataset, self.config)  # pylint: disable=unnecessary-lambda-assignment
+      else:
+        data = _paired_data(self.config, folder)
+        batches = lambda: data.batches(0)  # pylint: disable=unnecessary-lambda-assignment
+      batch = self.config.train.batch_size
+      it = batches()
       next(it)
-    data_only = batch * iterations * self.k / (time.perf_counter() - start)
-    it = input_pipeline.batch_iterator(dataset, self.config)
-    self._run([next(it) for _ in range(self.k)])
-    start = time.perf_counter()
-    for _ in range(iterations):
+      start = time.perf_counter()
+      for _ in range(iterations * self.k):
+        next(it)
+      data_only = batch * iterations * self.k / (time.perf_counter() - start)
+      it = batches()
       self._run([next(it) for _ in range(self.k)])
-    e2e = batch * iterations * self.k / (time.perf_counter() - start)
+      start = time.perf_counter()
+      for _ in range(iterations):
+        self._run([next(it) for _ in range(self.k)])
+      e2e = batch * iterations * self.k / (time.perf_counter() - start)
     return data_only, e2e
 
 
 def run_torch(name, repeats) -> dict:
   """One run of the PyTorch reference; its JSON result.
 
-  On the CPU the reference script itself runs; on a GPU `torch_device.py`
-  runs its models and steps with CUDA as the default device, under bf16
-  autocast when jaxgan computes in bfloat16.
+  On the CPU the reference script itself runs (--torch_bench for the noise
+  GANs, --torch_translation_bench for pix2pix, at the workload's batch and
+  size); on a GPU `torch_device.py` runs its models and steps with CUDA as
+  the default device, under bf16 autocast when jaxgan computes in bfloat16.
   """
+  w = WORKLOADS[name]
+  bench, args = FLAGS.torch_bench, ['--model', w.torch_model]
+  if w.family == 'paired':
+    bench = FLAGS.torch_translation_bench
+    args += ['--batch', str(w.batch), '--size', str(w.shape[0])]
   if jax.default_backend() == 'cpu':
-    cmd = [FLAGS.torch_python, FLAGS.torch_bench, '--model', name,
-           '--no_flop_counter']
+    cmd = [FLAGS.torch_python, bench] + args + ['--no_flop_counter']
   else:
     cmd = [FLAGS.torch_python,
            os.path.join(os.path.dirname(__file__), 'torch_device.py'),
-           '--bench', FLAGS.torch_bench, '--model', name]
+           '--bench', bench] + args
     if FLAGS.dtype == 'bfloat16':
       cmd.append('--autocast')
   if repeats:
@@ -344,8 +453,10 @@ def main(argv):
   if unknown:
     raise app.UsageError(f'unknown --models {unknown}: choose from '
                          f'{sorted(WORKLOADS)}')
-  if FLAGS.torch_python and not os.path.exists(FLAGS.torch_bench):
-    raise app.UsageError(f'--torch_bench {FLAGS.torch_bench} does not exist')
+  if FLAGS.torch_python:
+    for flag in ('torch_bench', 'torch_translation_bench'):
+      if not os.path.exists(FLAGS[flag].value):
+        raise app.UsageError(f'--{flag} {FLAGS[flag].value} does not exist')
   on_cpu = jax.default_backend() == 'cpu'
   # An accelerator needs a larger matmul to reach its peak; its bf16 peak is
   # what mixed precision is measured against.
@@ -363,7 +474,7 @@ def main(argv):
   print(header, flush=True)
   for name in FLAGS.models:
     flops = model_flops(name)
-    repeats = FLAGS.repeats or WORKLOADS[name][4]
+    repeats = FLAGS.repeats or WORKLOADS[name].repeats
     runs = [JaxganRun(name, impl, int(k), FLAGS.dtype)
             for impl in FLAGS.conv_impl for k in FLAGS.steps_per_dispatch]
     jax_times = [[] for _ in runs]
@@ -376,8 +487,8 @@ def main(argv):
         busy += _busy_cpu_seconds() - b0
         own += _own_cpu_seconds() - o0
         wall += time.time() - w0
-      if FLAGS.torch_python and WORKLOADS[name][5]:
-        torch_results.append(run_torch(WORKLOADS[name][5], FLAGS.repeats))
+      if FLAGS.torch_python and WORKLOADS[name].torch_model:
+        torch_results.append(run_torch(name, FLAGS.repeats))
     # CPU used by other processes while jaxgan was timed: a busy machine
     # makes no baseline.
     other = max(0.0, busy - own) / (wall * (os.cpu_count() or 1))
@@ -394,7 +505,8 @@ def main(argv):
           'model': name, 'conv_impl': layers.resolve_conv_impl(
               run.config.model.conv_impl), 'steps_per_dispatch': run.k,
           'dtype': FLAGS.dtype, 'batch': run.config.train.batch_size,
-          'n_critic': run.config.train.n_critic, 'iterations': len(times) * run.k,
+          'family': run.family, 'n_critic': run.config.train.get('n_critic'),
+          'iterations': len(times) * run.k,
           'sec_per_iter_median': median,
           'sec_per_iter_p10': float(np.percentile(times, 10)),
           'sec_per_iter_p90': float(np.percentile(times, 90)),

@@ -1,6 +1,7 @@
 """The speed benchmark's FLOP accounting, checked against hand counts."""
 
 from benchmarks import step_anatomy
+from benchmarks import torch_device
 from benchmarks import train_speed
 
 
@@ -33,6 +34,56 @@ def test_conv_flops_count_what_pytorch_counts():
   f_g, f_d = wgan['fwd_gflop_G'], wgan['fwd_gflop_D']
   assert abs(wgan['gflop_per_iter'] - (5 * (f_g + 10 * f_d) + 3 * f_g +
                                        2 * f_d)) < 1e-9
+
+
+def test_pix2pix_flops_count_what_pytorch_counts():
+  # unet_32 (5 levels, ngf 64) and the n_layers=3 PatchGAN on the 6-channel
+  # pair, batch 16 at 32x32: a strided conv costs output pixels x 16 taps x
+  # C_in x C_out, a transposed conv input pixels x 16 x C_in x C_out, the
+  # decoder's inputs holding the skip channels; the same numbers as
+  # torch_translation_bench.py --model pix2pix256 --batch 16 --size 32.
+  b = 16
+  encoder = (16 * 16 * 16 * 3 * 64 + 8 * 8 * 16 * 64 * 128 +
+             4 * 4 * 16 * 128 * 256 + 2 * 2 * 16 * 256 * 512 +
+             1 * 1 * 16 * 512 * 512)
+  decoder = (1 * 1 * 16 * 512 * 512 + 2 * 2 * 16 * 1024 * 256 +
+             4 * 4 * 16 * 512 * 128 + 8 * 8 * 16 * 256 * 64 +
+             16 * 16 * 16 * 128 * 3)
+  d = 2 * b * (16 * 16 * 16 * 6 * 64 + 8 * 8 * 16 * 64 * 128 +
+               4 * 4 * 16 * 128 * 256 + 3 * 3 * 16 * 256 * 512 +
+               2 * 2 * 16 * 512 * 1)
+  flops = train_speed.model_flops('pix2pix32_b16')
+  assert flops['fwd_gflop_G'] * 1e9 == 2 * b * (encoder + decoder)
+  assert flops['fwd_gflop_D'] * 1e9 == d
+  assert abs(flops['gflop_per_iter'] * 1e9 -
+             (3 * 2 * b * (encoder + decoder) + 8 * d)) < 1
+
+
+def test_pix2pix_workload_runs_and_reads_its_pipeline():
+  run = train_speed.JaxganRun('pix2pix32_b16', 'auto', 1, 'float32',
+                              batch_size=2)
+  assert run.trainer.trace_count == 1
+  times = run.time(2)
+  assert times.shape == (2,) and (times > 0).all()
+  data_only, e2e = run.time_pipeline(2)
+  assert data_only > 0 and e2e > 0
+  # The timed iterations reused the one compiled step.
+  assert run.trainer.trace_count == 1
+
+
+def test_gpu_wrapper_runs_the_translation_reference_with_our_flop_count():
+  # torch_device.run_translation on the CPU (the only difference on a GPU is
+  # the device): the reference's own networks and step, and its FLOP count
+  # equal to ours.
+  train_speed.FLAGS.mark_as_parsed()
+  ref = torch_device.load_reference(train_speed.FLAGS.torch_translation_bench)
+  result = torch_device.run_translation(ref, 'pix2pix256', 16, 32, steps=1,
+                                        warmup=0, seed=0, autocast=False,
+                                        device='cpu')
+  assert result['batch'] == 16 and result['size'] == 32
+  assert result['sec_per_step_median'] > 0
+  ours = train_speed.model_flops('pix2pix32_b16')['gflop_per_iter']
+  assert abs(result['gflop_per_step'] - ours) < 1e-6
 
 
 def test_kernel_counts_read_fusions_and_custom_calls_of_hlo_text():
@@ -80,6 +131,11 @@ def test_run_torch_runs_the_reference_on_cpu_and_its_gpu_wrapper_on_gpu(
   assert train_speed.run_torch('dcgan64', 7) == {'sec_per_step_median': 0.5}
   assert calls[-1] == ['py', train_speed.FLAGS.torch_bench, '--model',
                        'dcgan64', '--no_flop_counter', '--steps', '7']
+  # pix2pix: the translation reference at the workload's batch and size.
+  train_speed.run_torch('pix2pix32_b16', 0)
+  assert calls[-1] == ['py', train_speed.FLAGS.torch_translation_bench,
+                       '--model', 'pix2pix256', '--batch', '16', '--size',
+                       '32', '--no_flop_counter']
   # On a GPU: the wrapper that puts the reference on CUDA, under bf16
   # autocast when jaxgan computes in bfloat16.
   monkeypatch.setattr(train_speed.jax, 'default_backend', lambda: 'gpu')
@@ -88,3 +144,8 @@ def test_run_torch_runs_the_reference_on_cpu_and_its_gpu_wrapper_on_gpu(
   assert calls[-1][1].endswith('benchmarks/torch_device.py')
   assert calls[-1][2:] == ['--bench', train_speed.FLAGS.torch_bench,
                            '--model', 'wgan_gp32', '--autocast']
+  train_speed.run_torch('pix2pix256', 0)
+  assert calls[-1][2:] == ['--bench',
+                           train_speed.FLAGS.torch_translation_bench,
+                           '--model', 'pix2pix256', '--batch', '1', '--size',
+                           '256', '--autocast']

@@ -40,9 +40,6 @@ from jaxgan import networks
 from jaxgan import paired_data
 from jaxgan import writers
 from jaxgan.families import base
-from jaxgan.networks import layers
-from jaxgan.networks import patchgan
-from jaxgan.networks import registry
 from jaxgan.networks import unet
 
 
@@ -118,45 +115,6 @@ def add_config(config: ml_collections.ConfigDict):
   config.eval.metric = 'l1'  # The best checkpoint's: l1 | psnr | ssim | fid.
 
 
-def generator_depth(config, size: int) -> int:
-  name = config.model.generator
-  if name == 'unet':
-    return unet.unet_depth(size)
-  return unet.unet_depth(int(name.removeprefix('unet_')))
-
-
-UNETS = ('unet', 'unet_32', 'unet_64', 'unet_128', 'unet_256', 'unet_512')
-
-
-@registry.register('generator', *UNETS)
-def build_unet(config, spec, axis_name=None):
-  m = config.model
-  return unet.UNetGenerator(
-      out_channels=spec['target'][-1],
-      num_downs=generator_depth(config, spec['source'][0]),
-      features=m.g_features, norm=m.norm, dropout=m.dropout,
-      axis_name=axis_name, impl=layers.resolve_conv_impl(m.conv_impl),
-      dtype=jnp.dtype(config.dtype))
-
-
-@registry.register('discriminator', 'patchgan')
-def build_patchgan(config, spec, axis_name=None):
-  del spec
-  m = config.model
-  return patchgan.PatchGAN(n_layers=m.n_layers, features=m.d_features,
-                           norm=m.norm, axis_name=axis_name,
-                           impl=layers.resolve_conv_impl(m.conv_impl),
-                           dtype=jnp.dtype(config.dtype))
-
-
-@registry.register('discriminator', 'pixelgan')
-def build_pixelgan(config, spec, axis_name=None):
-  del spec
-  m = config.model
-  return patchgan.PixelGAN(features=m.d_features, norm=m.norm,
-                           axis_name=axis_name, dtype=jnp.dtype(config.dtype))
-
-
 def linear_decay(n_epochs: int, n_epochs_decay: int, steps_per_epoch: int):
   """The authors' 'linear' policy as a factor of the step: 1 for n_epochs,
   then 1 - (e - n_epochs) / (n_epochs_decay + 1) in epoch e (1-based)."""
@@ -206,9 +164,9 @@ class Paired(base.Family):
         raise errors.ConfigError(
             f'config.data.load_size={data.load_size} is below crop_size='
             f'{data.crop_size}: the crop is taken from the loaded image')
-    if m.generator not in UNETS:
+    if m.generator not in unet.UNETS:
       raise errors.ConfigError(f'config.model.generator={m.generator!r}: the '
-                               f'paired family builds one of {UNETS}')
+                               f'paired family builds one of {unet.UNETS}')
     if m.norm not in ('batch', 'instance', 'none'):
       raise errors.ConfigError(f'config.model.norm={m.norm!r}: use batch, '
                                'instance or none')
@@ -240,7 +198,7 @@ class Paired(base.Family):
           f'{data.spec["source"][:2]}: set config.data.preprocess to '
           'resize_and_crop or scale_width_and_crop')
     try:
-      depth = generator_depth(config, size)
+      depth = unet.generator_depth(config.model.generator, size)
     except ValueError as e:
       raise errors.ConfigError(f'{e}: the pairs are {size}x{size}; choose '
                                'config.data.crop_size accordingly') from None

@@ -18,6 +18,7 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxgan.networks import layers
+from jaxgan.networks import registry
 
 
 def receptive_field(n_layers: int) -> int:
@@ -83,3 +84,24 @@ class PixelGAN(nn.Module):
                     name='norm_1')(h)
     h = conv(1, bias, 'conv_2')(nn.leaky_relu(h, 0.2))
     return h[..., 0].astype(jnp.float32)
+
+
+@registry.register('discriminator', 'patchgan')
+def build_patchgan(config, spec, axis_name=None):
+  """The n_layers PatchGAN (70x70 at n_layers 3; 286x286 at 5, which sees
+  all of a 256x256 image) from `config.model`."""
+  del spec
+  m = config.model
+  return PatchGAN(n_layers=m.n_layers, features=m.d_features, norm=m.norm,
+                  axis_name=axis_name,
+                  impl=layers.resolve_conv_impl(m.conv_impl),
+                  dtype=jnp.dtype(config.dtype))
+
+
+@registry.register('discriminator', 'pixelgan')
+def build_pixelgan(config, spec, axis_name=None):
+  """The 1x1 PixelGAN from `config.model`."""
+  del spec
+  m = config.model
+  return PixelGAN(features=m.d_features, norm=m.norm, axis_name=axis_name,
+                  dtype=jnp.dtype(config.dtype))

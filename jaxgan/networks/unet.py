@@ -26,6 +26,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxgan.networks import layers
+from jaxgan.networks import registry
 
 
 def unet_depth(size: int) -> int:
@@ -35,6 +36,18 @@ def unet_depth(size: int) -> int:
     raise ValueError(f'a U-Net takes square images whose side is a power of '
                      f'2 and at least 32, not {size}')
   return depth
+
+
+# The generator names: 'unet' takes its depth from the image size, 'unet_N'
+# is the authors' fixed-size network for N x N images.
+UNETS = ('unet', 'unet_32', 'unet_64', 'unet_128', 'unet_256', 'unet_512')
+
+
+def generator_depth(name: str, size: int) -> int:
+  """The levels of the U-Net called `name` (of UNETS) for size x size."""
+  if name == 'unet':
+    return unet_depth(size)
+  return unet_depth(int(name.removeprefix('unet_')))
 
 
 def level_channels(num_downs: int, features: int) -> list[int]:
@@ -101,3 +114,13 @@ class UNetGenerator(nn.Module):
     return jnp.tanh(y).astype(jnp.float32)
 
 
+@registry.register('generator', *UNETS)
+def build(config, spec, axis_name=None):
+  """The paired family's U-Net from `config.model`, for `spec`'s shapes."""
+  m = config.model
+  return UNetGenerator(
+      out_channels=spec['target'][-1],
+      num_downs=generator_depth(m.generator, spec['source'][0]),
+      features=m.g_features, norm=m.norm, dropout=m.dropout,
+      axis_name=axis_name, impl=layers.resolve_conv_impl(m.conv_impl),
+      dtype=jnp.dtype(config.dtype))
