@@ -40,6 +40,33 @@ def load_reference(path):
   return module
 
 
+def _time_steps(one_step, steps, warmup, batch, flops) -> dict:
+  """Times `steps` calls of one_step() -> (loss_D, loss_G) after `warmup`
+  untimed ones; the reference's JSON keys for them."""
+  for _ in range(warmup):
+    one_step()
+  times = []
+  for _ in range(steps):
+    start = time.perf_counter()
+    loss_d, loss_g = one_step()
+    times.append(time.perf_counter() - start)
+  loss_d, loss_g = float(loss_d), float(loss_g)
+  if not (loss_d == loss_d and loss_g == loss_g):
+    raise FloatingPointError(f'non-finite loss: D={loss_d} G={loss_g}')
+  med, srt = statistics.median(times), sorted(times)
+  return {
+      'steps': steps, 'batch': batch,
+      'matmul_precision': torch.get_float32_matmul_precision(),
+      'cudnn_allow_tf32': torch.backends.cudnn.allow_tf32,
+      'sec_per_step_median': med, 'imgs_per_sec': batch / med,
+      'sec_per_step_p10': srt[int(0.1 * (len(srt) - 1))],
+      'sec_per_step_p90': srt[int(0.9 * (len(srt) - 1))],
+      'gflop_per_step': flops / 1e9, 'achieved_gflops': flops / med / 1e9,
+      'final_loss_D': loss_d, 'final_loss_G': loss_g,
+      'torch': torch.__version__,
+  }
+
+
 def run(ref, model, steps, warmup, seed, autocast):
   ref.seed_everything(seed)
   batch = ref.DEFAULT_BATCH[model]
@@ -78,30 +105,9 @@ def run(ref, model, steps, warmup, seed, autocast):
     torch.cuda.synchronize()
     return out
 
-  for _ in range(warmup):
-    one_step()
-  times = []
-  for _ in range(steps):
-    start = time.perf_counter()
-    loss_d, loss_g = one_step()
-    times.append(time.perf_counter() - start)
-  loss_d, loss_g = float(loss_d), float(loss_g)
-  if not (loss_d == loss_d and loss_g == loss_g):
-    raise FloatingPointError(f'non-finite loss: D={loss_d} G={loss_g}')
-  med = statistics.median(times)
-  srt = sorted(times)
-  return {
-      'model': model, 'batch': batch, 'steps': steps, 'device': 'cuda',
-      'gpu': torch.cuda.get_device_name(), 'autocast_bf16': autocast,
-      'matmul_precision': torch.get_float32_matmul_precision(),
-      'cudnn_allow_tf32': torch.backends.cudnn.allow_tf32,
-      'sec_per_step_median': med, 'imgs_per_sec': batch / med,
-      'sec_per_step_p10': srt[int(0.1 * (len(srt) - 1))],
-      'sec_per_step_p90': srt[int(0.9 * (len(srt) - 1))],
-      'gflop_per_step': flops / 1e9, 'achieved_gflops': flops / med / 1e9,
-      'final_loss_D': loss_d, 'final_loss_G': loss_g,
-      'torch': torch.__version__,
-  }
+  return {'model': model, 'device': 'cuda',
+          'gpu': torch.cuda.get_device_name(), 'autocast_bf16': autocast,
+          **_time_steps(one_step, steps, warmup, batch, flops)}
 
 
 def run_translation(ref, model, batch, size, steps, warmup, seed, autocast,
@@ -127,29 +133,10 @@ def run_translation(ref, model, batch, size, steps, warmup, seed, autocast,
       torch.cuda.synchronize()
     return out
 
-  for _ in range(warmup):
-    one_step()
-  times = []
-  for _ in range(steps):
-    start = time.perf_counter()
-    loss_d, loss_g = one_step()
-    times.append(time.perf_counter() - start)
-  loss_d, loss_g = float(loss_d), float(loss_g)
-  if not (loss_d == loss_d and loss_g == loss_g):
-    raise FloatingPointError(f'non-finite loss: D={loss_d} G={loss_g}')
-  med, srt = statistics.median(times), sorted(times)
-  return {
-      'model': model, 'batch': batch, 'size': size, 'steps': steps,
-      'device': device,
-      'gpu': torch.cuda.get_device_name() if device == 'cuda' else None,
-      'autocast_bf16': autocast,
-      'sec_per_step_median': med, 'imgs_per_sec': batch / med,
-      'sec_per_step_p10': srt[int(0.1 * (len(srt) - 1))],
-      'sec_per_step_p90': srt[int(0.9 * (len(srt) - 1))],
-      'gflop_per_step': flops / 1e9, 'achieved_gflops': flops / med / 1e9,
-      'final_loss_D': loss_d, 'final_loss_G': loss_g,
-      'torch': torch.__version__,
-  }
+  return {'model': model, 'size': size, 'device': device,
+          'gpu': torch.cuda.get_device_name() if device == 'cuda' else None,
+          'autocast_bf16': autocast,
+          **_time_steps(one_step, steps, warmup, batch, flops)}
 
 
 def main(argv=None):

@@ -35,6 +35,7 @@ import numpy as np
 import orbax.checkpoint as ocp
 
 from jaxgan import errors
+from jaxgan import families
 
 STATE = 'state'
 META = 'meta'
@@ -94,7 +95,7 @@ def config_from_meta(meta: dict) -> ml_collections.ConfigDict:
   """
   from jaxgan import config_lib  # pylint: disable=g-import-not-at-top
   saved = dict(meta['config'])
-  saved.setdefault('family', 'gan')
+  saved['family'] = families.of(saved)
   config = config_lib.default_config(saved['family'])
   config.update(saved)
   return config
@@ -312,7 +313,8 @@ class SavedRun:
 
 
 def read_run(workdir: str, step: int | None = None, best: bool = False,
-             family: str = 'gan', other_tool: str = '') -> SavedRun:
+             family: str = families.DEFAULT,
+             other_tool: str = '') -> SavedRun:
   """Step `step` (default: the latest) of `workdir`'s checkpoints (`best`:
   checkpoints_best), refused unless it is a run of `family` (`other_tool`
   says what reads the other families)."""

@@ -8,6 +8,7 @@ import ml_collections
 from ml_collections import config_dict
 
 from jaxgan import errors
+from jaxgan import families
 
 
 def optimizer(name: str, **kwargs) -> ml_collections.ConfigDict:
@@ -15,12 +16,12 @@ def optimizer(name: str, **kwargs) -> ml_collections.ConfigDict:
   return ml_collections.ConfigDict(dict(name=name, **kwargs))
 
 
-def default_config(family: str = 'gan') -> ml_collections.ConfigDict:
+def default_config(family: str = families.DEFAULT
+                   ) -> ml_collections.ConfigDict:
   """The defaults of a run of `family` (config.family): the sections every
   run shares, then the family's own (`Family.add_config`), so a key one family
   does not know stays an error there. The noise GAN's defaults are a
   non-saturating DCGAN on MNIST with the settings of Radford et al. 2016."""
-  from jaxgan import families  # pylint: disable=g-import-not-at-top
   config = ml_collections.ConfigDict()
   config.family = family
   config.seed = 0
@@ -264,8 +265,7 @@ def _paths(config, prefix='') -> list[str]:
 def check_keys(config: ml_collections.ConfigDict):
   """Every key of `config` is one its family knows (default_config of
   config.family); a key of another family's is named as such."""
-  from jaxgan import families  # pylint: disable=g-import-not-at-top
-  family = config.get('family', 'gan')
+  family = families.of(config)
   known = set(_paths(default_config(family)))
   unknown = [p for p in _paths(config) if p not in known]
   if not unknown:

@@ -220,7 +220,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str,
   into the workdir. Returns the final state.
   """
   workdir = os.fspath(workdir)
-  family_cls = families.get(config.get('family', 'gan'))
+  family_cls = families.get(families.of(config))
   config_lib.check_keys(config)
   config_lib.validate_values(config)
   family_cls.validate(config)
@@ -248,7 +248,7 @@ def _check_resumable(config, restored: checkpoints.Restored, family):
   """Refuses a resume of another family, or one whose config changes the
   data order of the run."""
   saved = restored.meta.get('config', {})
-  saved_family = saved.get('family', 'gan')
+  saved_family = families.of(saved)
   if saved_family != family.name:
     raise checkpoints.CheckpointMismatchError(
         f'{restored.path} holds a run of the {saved_family!r} family, and '
@@ -274,7 +274,7 @@ def _saved_family(ckpt) -> str | None:
   """The family of the workdir's newest checkpoint whose meta reads."""
   for step in reversed(ckpt.all_steps()):
     try:
-      return ckpt.read_meta(step).get('config', {}).get('family', 'gan')
+      return families.of(ckpt.read_meta(step).get('config', {}))
     except Exception:  # pylint: disable=broad-except
       continue  # Unreadable: restore_latest_good moves it aside.
   return None

@@ -12,11 +12,20 @@ import importlib
 
 from jaxgan import errors
 
+# The family of a config or checkpoint that names none: every run saved
+# before families existed is a noise GAN.
+DEFAULT = 'gan'
+
 # name -> (module, class): an explicit table, imported on first use.
 FAMILIES = {
     'gan': ('jaxgan.families.gan', 'GAN'),
     'paired': ('jaxgan.families.paired', 'Paired'),
 }
+
+
+def of(config) -> str:
+  """The family a config (a ConfigDict or a saved config's dict) trains."""
+  return config.get('family', DEFAULT)
 
 
 def get(name: str):

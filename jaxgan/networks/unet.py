@@ -116,7 +116,8 @@ class UNetGenerator(nn.Module):
 
 @registry.register('generator', *UNETS)
 def build(config, spec, axis_name=None):
-  """The paired family's U-Net from `config.model`, for `spec`'s shapes."""
+  """The U-Net of `config.model.generator` for `spec`'s source and target
+  shapes (`config.model`: features, norm, dropout, conv_impl)."""
   m = config.model
   return UNetGenerator(
       out_channels=spec['target'][-1],
