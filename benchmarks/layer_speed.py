@@ -1,11 +1,14 @@
-"""Per-layer forward + backward time of dcgan32_mnist's convolutions.
+"""Per-layer forward + backward time of the DCGANs' convolutions.
 
-  python -m benchmarks.layer_speed jax                    # jaxgan, both impls
-  VENV_TORCH/bin/python benchmarks/layer_speed.py torch   # PyTorch's layers
+  python -m benchmarks.layer_speed jax [dcgan32|dcgan64]  # every jaxgan form
+  VENV_TORCH/bin/python benchmarks/layer_speed.py torch [dcgan32|dcgan64]
 
 Each prints one JSON object: the median seconds of the gradient of sum(y^2)
 with respect to the input and the kernel, batch 64, for each layer's shapes
-(benchmarks/README.md has the results). Only the framework named is imported.
+(benchmarks/README.md has the results): for jaxgan every form of
+`conv_forms` ('xla' is XLA's own convolution), plus the rules' choice and
+the one measured in training's context (`conv_forms.measure`, a two-step
+scan); for PyTorch its layer. Only the framework named is imported.
 """
 
 import json
@@ -15,10 +18,16 @@ import time
 import numpy as np
 
 BATCH = 64
-# (kind, input size, C_in, C_out): G's transposed convolutions 4 -> 8 -> 16 ->
-# 32, D's strided convolutions 32 -> 16 -> 8 -> 4.
-LAYERS = [('up', 4, 256, 128), ('up', 8, 128, 64), ('up', 16, 64, 1),
-          ('down', 32, 1, 64), ('down', 16, 64, 128), ('down', 8, 128, 256)]
+# (kind, input size, C_in, C_out): G's transposed convolutions 4 -> 8 -> ...,
+# D's strided convolutions ... -> 8 -> 4.
+LAYERS = {
+    'dcgan32': [('up', 4, 256, 128), ('up', 8, 128, 64), ('up', 16, 64, 1),
+                ('down', 32, 1, 64), ('down', 16, 64, 128),
+                ('down', 8, 128, 256)],
+    'dcgan64': [('up', 4, 512, 256), ('up', 8, 256, 128), ('up', 16, 128, 64),
+                ('up', 32, 64, 3), ('down', 64, 3, 64), ('down', 32, 64, 128),
+                ('down', 16, 128, 256), ('down', 8, 256, 512)],
+}
 
 
 def median_seconds(fn, repeats=20) -> float:
@@ -31,31 +40,33 @@ def median_seconds(fn, repeats=20) -> float:
   return float(np.median(times))
 
 
-def time_jax() -> dict:
+def time_jax(layers_of: str) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
-  from jaxgan.networks import layers  # pylint: disable=g-import-not-at-top
+  from jaxgan.networks import conv_forms  # pylint: disable=g-import-not-at-top
+  from jaxgan.networks import layers  # pylint: disable=g-import-not-at-top,unused-import
   out = {}
-  for kind, size, c_in, c_out in LAYERS:
-    for impl in ('matmul', 'conv'):
-      cls = layers.UpConv if kind == 'up' else layers.DownConv
-      layer = cls(c_out, impl=impl)
-      x = jnp.ones((BATCH, size, size, c_in))
-      params = layer.init(jax.random.key(0), x)
-
-      def loss(p, x, layer=layer):
-        return jnp.sum(layer.apply(p, x) ** 2)
-
-      grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
-      out[f'{kind}{size}_{c_in}_{c_out}_{impl}'] = median_seconds(
-          lambda g=grad, p=params, x=x: jax.block_until_ready(g(p, x)))
+  for kind, size, c_in, c_out in LAYERS[layers_of]:
+    site = conv_forms.Site(kind, (BATCH, size, size, c_in), c_out, 'float32',
+                           1)
+    name = f'{kind}{size}_{c_in}_{c_out}'
+    x = jnp.ones(site.shape)
+    k = jnp.full((4, 4, c_in, c_out), 0.01)
+    for form in ['xla'] + conv_forms.candidates(site):
+      fn = conv_forms.build(site, form)
+      grad = jax.jit(jax.grad(lambda x, k, fn=fn: jnp.sum(fn(x, k) ** 2),
+                              argnums=(0, 1)))
+      out[f'{name}_{form}'] = median_seconds(
+          lambda g=grad: jax.block_until_ready(g(x, k)))
+    out[f'{name}_rule'] = conv_forms.rule(site)
+    out[f'{name}_measured'] = conv_forms.measure(site)
   return out
 
 
-def time_torch() -> dict:
+def time_torch(layers_of: str) -> dict:
   import torch  # pylint: disable=g-import-not-at-top
   out = {}
-  for kind, size, c_in, c_out in LAYERS:
+  for kind, size, c_in, c_out in LAYERS[layers_of]:
     cls = torch.nn.ConvTranspose2d if kind == 'up' else torch.nn.Conv2d
     layer = cls(c_in, c_out, 4, 2, 1, bias=False)
     x = torch.ones(BATCH, c_in, size, size, requires_grad=True)
@@ -68,6 +79,9 @@ def time_torch() -> dict:
 
 
 if __name__ == '__main__':
-  if sys.argv[1:] not in (['jax'], ['torch']):
-    sys.exit('usage: layer_speed.py jax|torch')
-  print(json.dumps(time_jax() if sys.argv[1] == 'jax' else time_torch()))
+  args = sys.argv[1:] + ['dcgan32'] * (len(sys.argv) == 2)
+  if len(args) != 2 or args[0] not in ('jax', 'torch') or (
+      args[1] not in LAYERS):
+    sys.exit('usage: layer_speed.py jax|torch [dcgan32|dcgan64]')
+  print(json.dumps(time_jax(args[1]) if args[0] == 'jax' else
+                   time_torch(args[1])))

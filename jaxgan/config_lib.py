@@ -106,9 +106,11 @@ def add_gan_config(config: ml_collections.ConfigDict):
   # head on the discriminator.
   config.model.info_categorical = 0
   config.model.info_continuous = 0
-  # How convolutions are computed: 'auto' (matmul on CPU, conv elsewhere),
-  # 'conv' (XLA's convolutions) or 'matmul' (slices + dots; XLA:CPU runs their
-  # gradients several times faster). Same parameters and outputs either way.
+  # How convolutions are computed: 'auto' (on CPU each takes the form
+  # measured fastest on this machine, cached: networks/conv_forms.py; XLA's
+  # convolutions elsewhere), 'conv' (XLA's convolutions) or 'matmul' (the CPU
+  # forms that fixed rules choose: slices + dots, whose gradients XLA:CPU runs
+  # several times faster). Same parameters and outputs to float tolerance.
   config.model.conv_impl = 'auto'
   # Mode-collapse remedies (the lab: jaxgan/benchmarks/mixtures.py).
   # PacGAN (Lin et al. 2018): the discriminator judges `pack` examples at once,

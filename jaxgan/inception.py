@@ -42,6 +42,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from jaxgan import cache
 from jaxgan import errors
 from jaxgan import torch_pickle
 
@@ -325,9 +326,7 @@ def checksum(variables) -> str:
 
 
 def cache_dir() -> str:
-  return os.environ.get('JAXGAN_CACHE',
-                        os.path.join(os.path.expanduser('~'), '.cache',
-                                     'jaxgan'))
+  return cache.directory()
 
 
 def cache_path() -> str:

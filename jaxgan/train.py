@@ -28,6 +28,7 @@ from jaxgan import families
 from jaxgan import networks
 from jaxgan import workdir as workdirs
 from jaxgan import writers
+from jaxgan.networks import conv_forms
 
 AXIS = 'data'
 
@@ -83,6 +84,8 @@ class Trainer:
       last['finite'] = jnp.all(metrics['finite'])
       return state, last
 
+    # The convolution forms are chosen on the first call (`_choose_forms`).
+    self.conv_forms = None
     if pmap:
       self._step, self._steps = (
           jax.pmap(f, axis_name=AXIS, donate_argnums=(0,), devices=devices)
@@ -160,10 +163,30 @@ class Trainer:
     return {k: self.shard_batch(np.asarray(v), lead)
             for k, v in local_batch.items()}
 
+  def _choose_forms(self, state, batch, several: bool):
+    """Measures (or takes from the cache) the form of every convolution
+    of the iteration, before it is first compiled (`conv_forms`)."""
+    if self.conv_forms is not None:
+      return
+    update = self.family.update
+    if several:
+      update = lambda s, b: jax.lax.scan(self.family.update, s, b)  # pylint: disable=unnecessary-lambda-assignment
+    if self.parallelism == 'pmap':
+      update = jax.pmap(update, axis_name=AXIS, devices=self.devices)
+    # A fresh function: the step's own jit must trace only after the choice.
+    self.conv_forms = conv_forms.prepare(lambda s, b: update(s, b), state,
+                                         batch)
+    report = self.conv_forms
+    if report.sites:
+      logging.info('Convolution forms: %s.', report.summary())
+      for key, form in sorted(report.forms.items()):
+        logging.info('  %s: %s', key, form)
+
   def step(self, state, local_batch: dict):
     """One iteration on this process's rows of one batch."""
-    return self._step(state,
-                      self._inputs(local_batch, self.family.batch_axis))
+    batch = self._inputs(local_batch, self.family.batch_axis)
+    self._choose_forms(state, batch, several=False)
+    return self._step(state, batch)
 
   def steps(self, state, local_batches: list[dict]):
     """len(local_batches) iterations in one dispatch (`lax.scan`).
@@ -173,8 +196,9 @@ class Trainer:
     """
     stacked = {k: np.stack([b[k] for b in local_batches])
                for k in local_batches[0]}
-    return self._steps(state,
-                       self._inputs(stacked, self.family.batch_axis + 1))
+    batches = self._inputs(stacked, self.family.batch_axis + 1)
+    self._choose_forms(state, batches, several=True)
+    return self._steps(state, batches)
 
   def predict(self, state, inputs: dict, ema: bool = False) -> np.ndarray:
     """`Family.predict` on host inputs (inference mode), on the host."""

@@ -9,6 +9,10 @@ import tempfile
 # Before JAX initialises: 8 CPU devices for the multi-device tests.
 os.environ.setdefault('XLA_FLAGS', '--xla_force_host_platform_device_count=8')
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
+# 'auto' convolutions take the rules' forms, as on a machine whose budget is
+# 0: results do not depend on timings taken during the suite, and no test
+# writes the user's cache. tests/conv_forms_test.py turns measurement on.
+os.environ.setdefault('JAXGAN_CONV_TUNING_S', '0')
 # JAX's persistent compilation cache, shared by the xdist workers (they
 # inherit the environment of the process that made it) and by the
 # subprocesses tests start: many tests compile the same small models, and on

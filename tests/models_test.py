@@ -235,6 +235,6 @@ def test_conv_impls_agree_on_penalty_gradients():
 
 def test_conv_impl_auto_and_unknown():
   assert layers.resolve_conv_impl('auto') == (
-      'matmul' if jax.default_backend() == 'cpu' else 'conv')
+      'tuned' if jax.default_backend() == 'cpu' else 'conv')
   with pytest.raises(ValueError, match='conv_impl'):
     layers.resolve_conv_impl('winograd')

@@ -83,7 +83,7 @@ def add_config(config: ml_collections.ConfigDict):
   config.model.norm = 'batch'  # batch | instance | none
   config.model.dropout = 0.5
   config.model.d_conditional = True  # D sees (source, image), not image.
-  config.model.conv_impl = 'auto'
+  config.model.conv_impl = 'auto'  # as the noise GAN's (config_lib)
   config.model.predict_train_mode = False
 
   config.loss = ml_collections.ConfigDict()

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from jaxgan import errors
+from jaxgan.networks import conv_forms
 
 
 def dcgan_init(key, shape, dtype=jnp.float32):
@@ -166,24 +167,48 @@ def norm(kind: str, train: bool, axis_name: str | None, dtype: Any,
                            "'instance' or 'none'")
 
 
-def resolve_conv_impl(impl: str) -> str:
-  """'auto' -> 'matmul' on CPU, 'conv' on accelerators."""
+def resolve_conv_impl(impl: str, measured: bool = True) -> str:
+  """config.model.conv_impl -> the layers' `impl`.
+
+  'auto' is 'tuned' on CPU (each convolution takes the form measured
+  fastest on this machine, `conv_forms`) and 'conv' (XLA's convolutions)
+  on accelerators; measured=False makes it the rules' forms ('matmul') on
+  CPU, for networks whose outputs must not depend on the machine (the
+  metrics' classifier). 'conv' and 'matmul' pin those.
+  """
   if impl == 'auto':
-    return 'matmul' if jax.default_backend() == 'cpu' else 'conv'
+    if jax.default_backend() != 'cpu':
+      return 'conv'
+    return 'tuned' if measured else 'matmul'
   if impl not in ('conv', 'matmul'):
     raise errors.ConfigError(f"unknown config.model.conv_impl {impl!r}: use 'auto', "
-                     "'conv' (XLA convolutions) or 'matmul' (CPU-friendly)")
+                     "'conv' (XLA convolutions) or 'matmul' (the CPU forms "
+                     "the rules choose)")
   return impl
 
 
-# Why two formulations of the same convolutions: XLA's CPU backend runs the
+def _form(impl: str, site: conv_forms.Site):
+  """The function (x, kernel) -> y that computes `site` under `impl`."""
+  if impl == 'conv':
+    name = 'xla'
+  elif impl == 'matmul':
+    name = conv_forms.rule(site)
+  elif impl == 'tuned':
+    name = conv_forms.choose(site)
+  else:
+    raise errors.ConfigError(f'unknown convolution impl {impl!r}: use '
+                             "'conv', 'matmul' or 'tuned'")
+  return conv_forms.build(site, name)
+
+
+# Why several forms of the same convolutions: XLA's CPU backend runs the
 # gradients of strided and transposed convolutions far below its matmul speed
 # (and their second derivatives, which WGAN-GP's penalty needs, about 3x
 # slower still), while on GPU/TPU the native convolutions are the fast path.
-# 'matmul' writes each convolution as strided slices + one dot, whose
-# derivatives are again slices, pads and dots. Both give the same parameters
-# and outputs (tests/models_test.py); benchmarks/README.md has the timings.
-
+# The CPU forms write each convolution as strided slices + dots, whose
+# derivatives are again slices, pads and dots. All give the same parameters
+# and outputs to float tolerance (tests/conv_forms_test.py); which is fastest
+# depends on the processor, so it is measured (`conv_forms`).
 
 # Images NHWC, kernels HWIO: the layout of every convolution here.
 _NHWC = ('NHWC', 'HWIO', 'NHWC')
@@ -193,14 +218,14 @@ class DownConv(nn.Module):
   """4x4 stride-2 convolution with padding 1 (PyTorch's Conv2d(4, 2, 1)).
 
   Parameters `kernel` (4, 4, in, features) and `bias`, as `nn.Conv`.
-  impl='conv' is `lax.conv_general_dilated`. impl='matmul' (the CPU form)
-  picks per layer shape what was fastest on a 2-core CPU (`_down_conv_form`):
-  space-to-depth cells times the kernel for wide layers on large maps, XLA's
-  own convolution for wide layers on small maps (with its gradients written
-  out, `_down_conv_xla_cpu`), otherwise the 16 taps gathered with strided
-  slices (im2col) and contracted in one dot. Set `double_backward` in a
-  critic differentiated twice (a gradient penalty): it always takes im2col,
-  the fastest there.
+  impl='conv' is `lax.conv_general_dilated`. The CPU forms: 'xla_cpu' (XLA's
+  convolution with its gradients written out, `_down_conv_xla_cpu`),
+  'im2col' (the 16 taps gathered with strided slices and contracted in one
+  dot) and 's2d' (space-to-depth cells times the kernel). impl='tuned'
+  takes the one measured fastest on this machine (`conv_forms`),
+  impl='matmul' the rules' choice (`_down_rule`). Set `double_backward` in
+  a critic differentiated twice (a gradient penalty): the forms are timed
+  under the second derivative.
   """
   features: int
   use_bias: bool = False
@@ -215,9 +240,10 @@ class DownConv(nn.Module):
     kernel = self.param('kernel', self.kernel_init,
                         (4, 4, channels, self.features))
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    form = _down_conv_form(self.impl, self.double_backward, x.shape,
-                           self.features)
-    y = form(x, kernel)
+    site = conv_forms.Site('down', x.shape, self.features,
+                           jnp.dtype(self.dtype).name,
+                           2 if self.double_backward else 1)
+    y = _form(self.impl, site)(x, kernel)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,))
     return y
@@ -230,11 +256,13 @@ class UpConv(nn.Module):
   padding=((2, 2), (2, 2)))` (PyTorch's ConvTranspose2d(4, 2, 1) up to a
   kernel flip). Output row 2m + a only sees kernel rows a and a + 2 (input
   rows m - 1 + a and m + a), so each of the four output phases (a, b) is an
-  ordinary 2x2 convolution. impl='conv' is `lax.conv_transpose`; 'matmul'
-  computes each phase as 4 shifted slices and one dot when the output is wide
-  (with a hand-written backward pass, see `_wide_upconv`), and, when it is
-  narrow (the RGB or grey output layer), multiplies every input pixel by all
-  16 taps first and adds the shifted products (col2im).
+  ordinary 2x2 convolution. impl='conv' is `lax.conv_transpose`. The CPU
+  forms: 'phases' computes each phase as 4 shifted slices and one dot (with
+  a hand-written backward pass, see `_wide_upconv`); 'col2im' multiplies
+  every input pixel by all 16 taps first and adds the shifted products.
+  impl='tuned' takes the one measured fastest here (`conv_forms`),
+  impl='matmul' the rules' (col2im for narrow outputs, the RGB or grey
+  output layer; phases otherwise).
   """
   features: int
   use_bias: bool = False
@@ -248,21 +276,9 @@ class UpConv(nn.Module):
     kernel = self.param('kernel', self.kernel_init,
                         (4, 4, channels, self.features))
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    batch, height, width, _ = x.shape
-    if self.impl == 'conv':
-      y = jax.lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)),
-                                 dimension_numbers=_NHWC)
-    elif self.features <= 16:
-      t = jnp.dot(x.reshape(-1, channels),
-                  kernel.transpose(2, 0, 1, 3).reshape(channels, -1))
-      t = jnp.pad(t.reshape(batch, height, width, 4, 4, self.features),
-                  ((0, 0), (1, 1), (1, 1), (0, 0), (0, 0), (0, 0)))
-      y = _interleave(
-          lambda a, b: sum(t[:, a + i:a + i + height, b + j:b + j + width,
-                             a + 2 * i, b + 2 * j]
-                           for i in (0, 1) for j in (0, 1)))
-    else:
-      y = _wide_upconv(x, kernel)
+    site = conv_forms.Site('up', x.shape, self.features,
+                           jnp.dtype(self.dtype).name, 1)
+    y = _form(self.impl, site)(x, kernel)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,))
     return y
@@ -292,27 +308,42 @@ def _upconv_phases(x, kernel):
   return _interleave(phase)
 
 
-def _down_conv_form(impl, double_backward, shape, features):
-  """The DownConv function for `impl` and this layer's shapes.
+def _upconv_xla(x, kernel):
+  return jax.lax.conv_transpose(x, kernel, (2, 2), ((2, 2), (2, 2)),
+                                dimension_numbers=_NHWC)
 
-  The matmul (CPU) choices are per-layer timings on a 2-core CPU, forward +
-  backward (benchmarks/README.md): XLA's convolution beats both matmul forms
-  on outputs up to 8x8 from 64+ channels into up to 256 (dcgan32's 16x16
-  64 -> 128: 62 vs 82 ms), space-to-depth beats im2col on wide even maps;
-  under a second derivative im2col beats both.
-  """
-  _, height, width, channels = shape
+
+def _upconv_col2im(x, kernel):
+  """UpConv as every input pixel times all 16 taps, then the shifted
+  products added (cheap when the output is narrow)."""
+  batch, height, width, channels = x.shape
+  features = kernel.shape[-1]
+  t = jnp.dot(x.reshape(-1, channels),
+              kernel.transpose(2, 0, 1, 3).reshape(channels, -1))
+  t = jnp.pad(t.reshape(batch, height, width, 4, 4, features),
+              ((0, 0), (1, 1), (1, 1), (0, 0), (0, 0), (0, 0)))
+  return _interleave(
+      lambda a, b: sum(t[:, a + i:a + i + height, b + j:b + j + width,
+                         a + 2 * i, b + 2 * j]
+                       for i in (0, 1) for j in (0, 1)))
+
+
+def _down_rule(site):
+  """DownConv's form by the rules: per-layer timings on a 2-core Zen 1 CPU,
+  forward + backward (benchmarks/README.md). XLA's convolution beats both
+  matmul forms on outputs up to 8x8 from 64+ channels into up to 256
+  (dcgan32's 16x16 64 -> 128: 62 vs 82 ms), space-to-depth beats im2col on
+  wide even maps; under a second derivative im2col beats both."""
+  _, height, width, channels = site.shape
   out_h = height // 2
-  if impl == 'conv':
-    return _down_conv_xla
-  if double_backward or channels < 32:
-    return _down_conv_im2col
-  if channels >= 64 and out_h <= 8 and features <= 256:
-    return _down_conv_xla_cpu
+  if site.order == 2 or channels < 32:
+    return 'im2col'
+  if channels >= 64 and out_h <= 8 and site.features <= 256:
+    return 'xla_cpu'
   if (height % 2 == width % 2 == 0 and
-      (out_h >= 16 or (out_h >= 8 and features <= 128))):
-    return _down_conv_s2d
-  return _down_conv_im2col
+      (out_h >= 16 or (out_h >= 8 and site.features <= 128))):
+    return 's2d'
+  return 'im2col'
 
 
 def _down_conv_xla(x, kernel):
@@ -443,11 +474,11 @@ class PatchConv(nn.Module):
   Conv2d(k, 1, p)): the PatchGAN's last two layers.
 
   Parameters `kernel` (k, k, in, features) and `bias`, as `nn.Conv`.
-  impl='conv' is XLA's convolution; impl='matmul' (the CPU form) gathers
-  the k * k taps with slices and contracts them in one dot, whose gradients
-  are again slices and dots: XLA:CPU's own stride-1 convolution gradients
-  ran several times slower at the PatchGAN's shapes (e.g. 4x4, 256 -> 512
-  at batch 16).
+  impl='conv' is XLA's convolution; the CPU form 'im2col' gathers the k * k
+  taps with slices and contracts them in one dot, whose gradients are again
+  slices and dots: XLA:CPU's own stride-1 convolution gradients ran several
+  times slower at the PatchGAN's shapes (e.g. 4x4, 256 -> 512 at batch 16),
+  so it is also the rules' choice ('matmul'); 'tuned' times both here.
   """
   features: int
   kernel_size: int = 4
@@ -455,6 +486,7 @@ class PatchConv(nn.Module):
   use_bias: bool = True
   kernel_init: Any = dcgan_init
   impl: str = 'conv'
+  double_backward: bool = False
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -463,23 +495,64 @@ class PatchConv(nn.Module):
     kernel = self.param('kernel', self.kernel_init,
                         (k, k, channels, self.features))
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    pad = ((self.padding, self.padding),) * 2
-    if self.impl == 'conv':
-      y = jax.lax.conv_general_dilated(x, kernel, (1, 1), pad,
-                                       dimension_numbers=_NHWC)
-    else:
-      xp = jnp.pad(x, ((0, 0),) + pad + ((0, 0),))
-      batch, height, width, _ = xp.shape
-      out_h, out_w = height - k + 1, width - k + 1
-      patches = jnp.concatenate(
-          [xp[:, i:i + out_h, j:j + out_w] for i in range(k)
-           for j in range(k)], axis=-1)
-      y = jnp.dot(patches.reshape(-1, k * k * channels),
-                  kernel.reshape(k * k * channels, -1))
-      y = y.reshape(batch, out_h, out_w, -1)
+    site = conv_forms.Site('patch', x.shape, self.features,
+                           jnp.dtype(self.dtype).name,
+                           2 if self.double_backward else 1, k, self.padding)
+    y = _form(self.impl, site)(x, kernel)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,))
     return y
+
+
+def _patch_xla(site):
+  pad = ((site.padding, site.padding),) * 2
+  return lambda x, kernel: jax.lax.conv_general_dilated(
+      x, kernel, (1, 1), pad, dimension_numbers=_NHWC)
+
+
+def _patch_im2col(site):
+  k, p = site.kernel_size, site.padding
+
+  def conv(x, kernel):
+    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    batch, height, width, channels = xp.shape
+    out_h, out_w = height - k + 1, width - k + 1
+    patches = jnp.concatenate(
+        [xp[:, i:i + out_h, j:j + out_w] for i in range(k)
+         for j in range(k)], axis=-1)
+    y = jnp.dot(patches.reshape(-1, k * k * channels),
+                kernel.reshape(k * k * channels, -1))
+    return y.reshape(batch, out_h, out_w, -1)
+
+  return conv
+
+
+def _even(site):
+  return site.shape[1] % 2 == site.shape[2] % 2 == 0
+
+
+# The forms `conv_forms` chooses among. XLA's strided and transposed
+# convolutions as autodiff differentiates them (what impl='conv' runs on
+# accelerators) are not timed on CPU: inside a loop body their gradients ran
+# 20-100x slower than the other forms (the transposed one at dcgan64's 4x4
+# 512 -> 256: 6.1 s against 60 ms for the phases, on the Zen 5 of
+# benchmarks/README.md), so timing them would spend the budget for nothing.
+# 'xla_cpu' is that strided convolution with its gradients in the layout
+# XLA:CPU runs fast there.
+conv_forms.register('down', 'xla', lambda site: _down_conv_xla,
+                    measured=False)
+conv_forms.register('down', 'xla_cpu', lambda site: _down_conv_xla_cpu)
+conv_forms.register('down', 'im2col', lambda site: _down_conv_im2col)
+conv_forms.register('down', 's2d', lambda site: _down_conv_s2d, valid=_even)
+conv_forms.register_rule('down', _down_rule)
+conv_forms.register('up', 'xla', lambda site: _upconv_xla, measured=False)
+conv_forms.register('up', 'phases', lambda site: _wide_upconv)
+conv_forms.register('up', 'col2im', lambda site: _upconv_col2im)
+conv_forms.register_rule(
+    'up', lambda site: 'col2im' if site.features <= 16 else 'phases')
+conv_forms.register('patch', 'xla', _patch_xla)
+conv_forms.register('patch', 'im2col', _patch_im2col)
+conv_forms.register_rule('patch', lambda site: 'im2col')
 
 
 def minibatch_std(x: jax.Array, group_size: int = 4) -> jax.Array:

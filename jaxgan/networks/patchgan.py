@@ -54,6 +54,7 @@ class PatchGAN(nn.Module):
                             dtype=self.dtype, name=f'conv_{n}')(h)
       else:
         h = layers.PatchConv(width, use_bias=bias, impl=self.impl,
+                             double_backward=self.double_backward,
                              dtype=self.dtype, name=f'conv_{n}')(h)
       h = layers.norm(self.norm, train, self.axis_name, self.dtype,
                       name=f'norm_{n}')(h)
