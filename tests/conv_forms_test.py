@@ -314,3 +314,19 @@ def test_two_processes_take_process_0s_forms(tmp_path):
   assert sorted(results[0]['cached']) == sorted(seeded['forms'])
   assert not results[1]['cached'] and not results[1]['timed']
   assert not (tmp_path / 'cache1').exists()  # Only process 0 writes.
+
+
+def test_a_site_timed_before_a_form_was_added_is_timed_again(tuning):
+  first, _ = _first_step(_tiny_dcgan())
+  path = pathlib.Path(conv_forms.cache_path())
+  saved = json.loads(path.read_text())
+  old = [k for k in first.timed if len(saved['sites'][k]['ms']) >= 3][0]
+  entry = saved['sites'][old]
+  dropped = [n for n in entry['ms']
+             if n not in (entry['form'], entry['alone'])][0]
+  del entry['ms'][dropped]  # As if `dropped` did not exist then.
+  path.write_text(json.dumps(saved))
+  conv_forms.reset()
+  second, _ = _first_step(_tiny_dcgan())
+  assert second.timed == [old]
+  assert sorted(second.cached) == sorted(k for k in first.timed if k != old)

@@ -163,6 +163,16 @@ def _cached() -> dict[str, dict]:
   return _CACHED
 
 
+def _stale(site: Site, entry: dict) -> bool:
+  """Timed among other forms than today's (a form added since)."""
+  return bool(entry.get('ms')) and set(entry['ms']) != set(candidates(site))
+
+
+def _cached_form(site: Site) -> str | None:
+  entry = _cached().get(site.key, {})
+  return None if _stale(site, entry) else entry.get('form')
+
+
 def choose(site: Site) -> str:
   """The form of `site`: this process's choice, else the cache's, else the
   rule's."""
@@ -172,7 +182,7 @@ def choose(site: Site) -> str:
   # Several processes take only process 0's table (`prepare`): each must
   # compile the same program.
   if form is None and budget_s() > 0 and jax.process_count() == 1:
-    form = _cached().get(site.key, {}).get('form')
+    form = _cached_form(site)
     if form is not None:
       _TABLE[site.key] = form
   return form or rule(site)
@@ -420,15 +430,16 @@ def prepare(fn, *args, budget: float | None = None) -> Report:
     new, proposals = {}, []
     for site in sorted(sites.values(), key=lambda s: -s.flops()):
       key = site.key
-      if key not in _TABLE and 'form' in entries.get(key, {}):
-        _TABLE[key] = entries[key]['form']
+      stale = _stale(site, entries.get(key, {}))
+      if key not in _TABLE and _cached_form(site):
+        _TABLE[key] = _cached_form(site)
       if key in _TABLE:
         report.cached.append(key)
         continue
       _TABLE[key] = rule(site)  # Until decided.
       if not single:
         continue
-      entry = entries.get(key)
+      entry = None if stale else entries.get(key)
       if entry is None and left() > 0 and candidates(site):
         entry = measure(site)
         report.timed.append(key)

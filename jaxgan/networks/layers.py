@@ -478,7 +478,9 @@ class PatchConv(nn.Module):
   taps with slices and contracts them in one dot, whose gradients are again
   slices and dots: XLA:CPU's own stride-1 convolution gradients ran several
   times slower at the PatchGAN's shapes (e.g. 4x4, 256 -> 512 at batch 16),
-  so it is also the rules' choice ('matmul'); 'tuned' times both here.
+  so it is also the rules' choice ('matmul'); 'col2im' multiplies every
+  input pixel by all k * k taps and adds the shifted products (for narrow
+  outputs); 'tuned' times them here.
   """
   features: int
   kernel_size: int = 4
@@ -527,6 +529,26 @@ def _patch_im2col(site):
   return conv
 
 
+def _patch_col2im(site):
+  """Every padded input pixel times all k * k taps, then the shifted
+  products added: for narrow outputs (the PatchGAN's 1-logit layer), where
+  im2col would copy k * k windows of a wide input for a thin product."""
+  k, p = site.kernel_size, site.padding
+
+  def conv(x, kernel):
+    xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
+    batch, height, width, channels = xp.shape
+    features = kernel.shape[-1]
+    out_h, out_w = height - k + 1, width - k + 1
+    t = jnp.dot(xp.reshape(-1, channels),
+                kernel.transpose(2, 0, 1, 3).reshape(channels, -1))
+    t = t.reshape(batch, height, width, k, k, features)
+    return sum(t[:, i:i + out_h, j:j + out_w, i, j]
+               for i in range(k) for j in range(k))
+
+  return conv
+
+
 def _even(site):
   return site.shape[1] % 2 == site.shape[2] % 2 == 0
 
@@ -552,6 +574,7 @@ conv_forms.register_rule(
     'up', lambda site: 'col2im' if site.features <= 16 else 'phases')
 conv_forms.register('patch', 'xla', _patch_xla)
 conv_forms.register('patch', 'im2col', _patch_im2col)
+conv_forms.register('patch', 'col2im', _patch_col2im)
 conv_forms.register_rule('patch', lambda site: 'im2col')
 
 
