@@ -173,9 +173,7 @@ class Trainer:
       update = lambda s, b: jax.lax.scan(self.family.update, s, b)  # pylint: disable=unnecessary-lambda-assignment
     if self.parallelism == 'pmap':
       update = jax.pmap(update, axis_name=AXIS, devices=self.devices)
-    # A fresh function: the step's own jit must trace only after the choice.
-    self.conv_forms = conv_forms.prepare(lambda s, b: update(s, b), state,
-                                         batch)
+    self.conv_forms = conv_forms.prepare(update, state, batch)
     report = self.conv_forms
     if report.sites:
       logging.info('Convolution forms: %s.', report.summary())

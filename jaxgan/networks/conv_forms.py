@@ -42,6 +42,7 @@ what `conv_impl='matmul'` pins.
 
 import contextlib
 import dataclasses
+import functools
 import hashlib
 import json
 import os
@@ -201,7 +202,9 @@ def _recording():
 # --- The machine and its cache file. ---
 
 
+@functools.cache
 def _cpu_info() -> dict:
+  """The processor, from /proc/cpuinfo where there is one (read once)."""
   info = {'processor': platform.processor(), 'machine': platform.machine()}
   try:
     with open('/proc/cpuinfo') as f:
@@ -417,12 +420,12 @@ def prepare(fn, *args, budget: float | None = None) -> Report:
   are broadcast and every process takes them.
   """
   budget = budget_s() if budget is None else budget
+  if budget <= 0 or jax.default_backend() != 'cpu':
+    return Report(sites={})  # The rules' forms, or XLA's: nothing to find.
   start = time.perf_counter()
   with _recording() as sites:
     jax.eval_shape(fn, *args)
   report = Report(sites=sites)
-  if budget <= 0 or jax.default_backend() != 'cpu':
-    return report
   single = jax.process_count() == 1
   if jax.process_index() == 0:
     entries = _cached()
@@ -430,7 +433,6 @@ def prepare(fn, *args, budget: float | None = None) -> Report:
     new, proposals = {}, []
     for site in sorted(sites.values(), key=lambda s: -s.flops()):
       key = site.key
-      stale = _stale(site, entries.get(key, {}))
       if key not in _TABLE and _cached_form(site):
         _TABLE[key] = _cached_form(site)
       if key in _TABLE:
@@ -439,7 +441,7 @@ def prepare(fn, *args, budget: float | None = None) -> Report:
       _TABLE[key] = rule(site)  # Until decided.
       if not single:
         continue
-      entry = None if stale else entries.get(key)
+      entry = None if _stale(site, entries.get(key, {})) else entries.get(key)
       if entry is None and left() > 0 and candidates(site):
         entry = measure(site)
         report.timed.append(key)

@@ -313,14 +313,21 @@ def _upconv_xla(x, kernel):
                                 dimension_numbers=_NHWC)
 
 
+def _tap_products(x, kernel):
+  """(B, H, W, C) x (k, k, C, F) -> (B, H, W, k, k, F): every pixel times
+  every tap, one dot (the col2im forms add shifted slices of it)."""
+  batch, height, width, channels = x.shape
+  k, _, _, features = kernel.shape
+  t = jnp.dot(x.reshape(-1, channels),
+              kernel.transpose(2, 0, 1, 3).reshape(channels, -1))
+  return t.reshape(batch, height, width, k, k, features)
+
+
 def _upconv_col2im(x, kernel):
   """UpConv as every input pixel times all 16 taps, then the shifted
   products added (cheap when the output is narrow)."""
-  batch, height, width, channels = x.shape
-  features = kernel.shape[-1]
-  t = jnp.dot(x.reshape(-1, channels),
-              kernel.transpose(2, 0, 1, 3).reshape(channels, -1))
-  t = jnp.pad(t.reshape(batch, height, width, 4, 4, features),
+  _, height, width, _ = x.shape
+  t = jnp.pad(_tap_products(x, kernel),
               ((0, 0), (1, 1), (1, 1), (0, 0), (0, 0), (0, 0)))
   return _interleave(
       lambda a, b: sum(t[:, a + i:a + i + height, b + j:b + j + width,
@@ -537,12 +544,9 @@ def _patch_col2im(site):
 
   def conv(x, kernel):
     xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    batch, height, width, channels = xp.shape
-    features = kernel.shape[-1]
+    _, height, width, _ = xp.shape
     out_h, out_w = height - k + 1, width - k + 1
-    t = jnp.dot(xp.reshape(-1, channels),
-                kernel.transpose(2, 0, 1, 3).reshape(channels, -1))
-    t = t.reshape(batch, height, width, k, k, features)
+    t = _tap_products(xp, kernel)
     return sum(t[:, i:i + out_h, j:j + out_w, i, j]
                for i in range(k) for j in range(k))
 
