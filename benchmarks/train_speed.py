@@ -56,7 +56,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from configs import dcgan, gan_mlp, pix2pix, wgan_gp
+from configs import dcgan, gan_mlp, pix2pix, srgan, wgan_gp
 from jaxgan import families
 from jaxgan import input_pipeline
 from jaxgan import train
@@ -133,6 +133,10 @@ WORKLOADS = {
     # cifar10_colorization's size and batch, 3 -> 3 channels).
     'pix2pix32_b16': Workload('paired', _pix2pix_config, (32, 32, 3), 16,
                               None, 20, 'pix2pix256'),
+    # Ledig et al.'s SRGAN (MSE content + 1e-3 BCE), 24 -> 96, batch 16: the
+    # shape is the HR crop's, the LR source is made from it in the step.
+    'srgan96': Workload('paired', lambda: srgan.get_config('srgan'),
+                        (96, 96, 3), 16, None, 5, 'srgan96'),
 }
 
 
@@ -150,8 +154,13 @@ def workload_config(name: str, conv_impl='auto', dtype='float32',
     return config, w.shape
   size = w.shape[0]
   config.data.crop_size = size
-  config.data.load_size = size * 286 // 256
-  return config, {'source': w.shape, 'target': w.shape,
+  source = w.shape
+  if config.data.name == 'super_resolution':
+    lr = size // config.data.scale
+    source = (lr, lr, w.shape[-1])
+  else:
+    config.data.load_size = size * 286 // 256
+  return config, {'source': source, 'target': w.shape,
                   'num_examples': PAIRED_EXAMPLES}
 
 
@@ -280,15 +289,19 @@ PAIRED_EXAMPLES = 64
 def _paired_data(config, folder):
   """An aligned A|B folder of random images at the workload's load size,
   read by the family's own input pipeline (resize, crop, flip)."""
-  size = config.data.load_size
+  config = copy.deepcopy(config)
+  sr = config.data.name == 'super_resolution'
+  # Super-resolution crops HR images (BSD100's are 481x321).
+  size = 4 * config.data.crop_size // 3 if sr else config.data.load_size
   train_dir = pathlib.Path(folder) / 'train'
   train_dir.mkdir(parents=True)
   rng = np.random.default_rng(0)
   for i in range(PAIRED_EXAMPLES):
     writers.save_image(str(train_dir / f'{i:03d}.png'),
-                       rng.integers(0, 256, (size, 2 * size, 3), np.uint8))
-  config = copy.deepcopy(config)
-  config.data.data_dir = str(folder)
+                       rng.integers(0, 256, (size, (1 if sr else 2) * size,
+                                             3), np.uint8))
+  config.data.data_dir = str(train_dir if sr else folder)
+  config.data.eval_set = ''
   return families.get('paired').create_data(config)
 
 

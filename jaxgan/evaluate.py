@@ -10,6 +10,10 @@ r"""Evaluation commands: reference statistics, metrics of a run, the networks.
       --num=10000 [--step=N] [--ema]
   # FID/KID/precision/recall between two saved statistics files.
   python -m jaxgan.evaluate compare --ref=a.npz --other=b.npz
+  # Super-resolution: PSNR/SSIM on Y of a benchmark set (jaxgan/sr_eval.py),
+  # of a run or of the bicubic baseline; the SR images are saved beside it.
+  python -m jaxgan.evaluate sr --workdir=runs/srresnet --set=set5 --scale=4
+  python -m jaxgan.evaluate sr --method=bicubic --set=set14 --scale=4
 
 Every result carries its protocol: the network and its weights checksum, the
 sample counts, the dataset split and the resizing, so a number never travels
@@ -68,6 +72,19 @@ def define_flags():
                       'the registry) or a path (.pth, .pt or the .whl).')
   flags.DEFINE_bool('best', False, 'run: the best-FID checkpoint '
                     '(WORKDIR/checkpoints_best) instead of checkpoints/.')
+  flags.DEFINE_string('set', 'set5', 'sr: the benchmark set (set5, set14, '
+                      'bsd100 under --sr_dir) or a folder of HR images.')
+  flags.DEFINE_integer('scale', 4, 'sr: the upscaling factor.')
+  flags.DEFINE_string('sr_dir', 'data/sr', 'sr: where the SelfExSR '
+                      'benchmark archives are extracted.')
+  flags.DEFINE_enum('method', 'model', ['model', 'bicubic'], 'sr: the run '
+                    "in --workdir, or MATLAB's bicubic upscaling (the "
+                    'baseline, no workdir).')
+  flags.DEFINE_string('interpolate_from', None, 'sr: ESRGAN\'s network '
+                      'interpolation, (1 - alpha) x this run\'s generator '
+                      '(the PSNR-oriented one) + alpha x --workdir\'s.')
+  flags.DEFINE_float('alpha', 0.8, 'sr: the interpolation weight of '
+                     '--workdir (ESRGAN: 0.8).')
 
 
 CLASSIFIER_DATASETS = ('mnist', 'fashion_mnist')
@@ -556,7 +573,49 @@ def command_convert_inception():
   print(json.dumps(network.protocol(), indent=1))
 
 
-COMMANDS = {'stats': command_stats, 'run': command_run,
+def command_sr():
+  from jaxgan import sr_eval  # pylint: disable=g-import-not-at-top
+  from jaxgan import translate  # pylint: disable=g-import-not-at-top
+  scale = FLAGS.scale
+  eval_set = sr_eval.load_set(FLAGS.set, scale, FLAGS.sr_dir)
+  if FLAGS.method == 'bicubic':
+    upscale = lambda lr: sr_eval.bicubic(lr, scale)
+    out = FLAGS.out or os.path.join('runs', 'sr_bicubic',
+                                    f'{eval_set.name}_x{scale}')
+    source = {'method': 'bicubic (MATLAB imresize)'}
+  else:
+    if not FLAGS.workdir:
+      raise app.UsageError('sr needs --workdir (or --method=bicubic)')
+    translator = translate.load(FLAGS.workdir, FLAGS.step, FLAGS.best)
+    if FLAGS.interpolate_from:
+      translator = translate.interpolate(
+          translate.load(FLAGS.interpolate_from), translator, FLAGS.alpha)
+    data = translator.config.data
+    if data.name != 'super_resolution' or data.scale != scale:
+      raise errors.ConfigError(
+          f'{FLAGS.workdir} is not a x{scale} super-resolution run '
+          f'(data.name={data.name!r}, scale {data.get("scale")}): pass its '
+          'own --scale')
+    upscale = lambda lr: sr_eval.to_uint8(translator(lr[None])[0])
+    out = FLAGS.out or os.path.join(
+        FLAGS.workdir, 'eval', f'sr_{eval_set.name}_x{scale}_step'
+        f'{translator.step}{"_best" if FLAGS.best else ""}'
+        f'{f"_alpha{FLAGS.alpha:g}" if FLAGS.interpolate_from else ""}')
+    source = {'method': 'model', 'workdir': FLAGS.workdir,
+              'step': translator.step}
+    if FLAGS.interpolate_from:
+      source.update(interpolate_from=FLAGS.interpolate_from,
+                    alpha=FLAGS.alpha)
+  result = {**source, **sr_eval.evaluate_set(eval_set, upscale, out)}
+  with open(os.path.join(out, 'result.json'), 'w') as f:
+    json.dump(result, f, indent=1)
+  print(json.dumps({k: v for k, v in result.items() if k != 'images'},
+                   indent=1))
+  logging.info('Wrote %s (and the SR images)', os.path.join(out,
+                                                            'result.json'))
+
+
+COMMANDS = {'stats': command_stats, 'run': command_run, 'sr': command_sr,
             'compare': command_compare,
             'train-classifier': command_train_classifier,
             'convert-inception': command_convert_inception}

@@ -379,6 +379,24 @@ def example_indices(seed: int, step: int, shape: tuple[int, ...],
   return out.reshape(shape)
 
 
+def local_examples(seed: int, step: int, batch_size: int, num_examples: int,
+                   process_index: int = 0, process_count: int = 1):
+  """(example indices, epochs) of this process's rows of the global batch of
+  `step`, for the datasets that crop and augment per (seed, epoch, index)."""
+  positions = step * batch_size + np.arange(batch_size, dtype=np.int64)
+  indices = example_indices(seed, step, (batch_size,), num_examples)
+  epochs = positions // num_examples
+  local = batch_size // process_count
+  rows = slice(process_index * local, (process_index + 1) * local)
+  return indices[rows], epochs[rows]
+
+
+def spread_rows(n: int, num: int | None) -> np.ndarray:
+  """`num` of n rows, evenly spaced (all of them for None or num >= n)."""
+  return (np.arange(n) if num is None or num >= n else
+          (np.arange(num) * n) // num)
+
+
 def process_batch(dataset: Dataset, seed: int, step: int, n_critic: int,
                   batch_size: int, process_index: int = 0,
                   process_count: int = 1) -> dict[str, np.ndarray]:

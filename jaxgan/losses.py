@@ -61,6 +61,33 @@ def non_saturating_generator_loss(fake_logits: Array) -> Array:
   return -jnp.mean(jax.nn.log_sigmoid(_flat(fake_logits)))
 
 
+# --- Relativistic average (Jolicoeur-Martineau 2018; ESRGAN) ----------------
+
+
+def relativistic_average_discriminator_loss(real_logits: Array,
+                                            fake_logits: Array) -> Array:
+  """RaGAN's D loss as ESRGAN trains it (Wang et al. 2018, eq. 2, halved as
+  in the authors' code): D_Ra(a, b) = sigmoid(C(a) - E[C(b)]),
+
+    L_D = (BCE(C(x_r) - E[C(x_f)], 1) + BCE(C(x_f) - E[C(x_r)], 0)) / 2.
+  """
+  real, fake = _flat(real_logits), _flat(fake_logits)
+  return 0.5 * (-jnp.mean(jax.nn.log_sigmoid(real - jnp.mean(fake))) -
+                jnp.mean(jax.nn.log_sigmoid(-(fake - jnp.mean(real)))))
+
+
+def relativistic_average_generator_loss(fake_logits: Array,
+                                        real_logits: Array) -> Array:
+  """RaGAN's G loss (ESRGAN eq. 3, halved as the authors'): the symmetric
+  form, so G also gets gradients from the real data's term,
+
+    L_G = (BCE(C(x_r) - E[C(x_f)], 0) + BCE(C(x_f) - E[C(x_r)], 1)) / 2.
+  """
+  real, fake = _flat(real_logits), _flat(fake_logits)
+  return 0.5 * (-jnp.mean(jax.nn.log_sigmoid(-(real - jnp.mean(fake)))) -
+                jnp.mean(jax.nn.log_sigmoid(fake - jnp.mean(real))))
+
+
 # --- Wasserstein (Arjovsky et al. 2017) --------------------------------------
 
 
@@ -193,9 +220,11 @@ def clip_weights(params, clip: float):
 class GANLoss(NamedTuple):
   """A discriminator loss and the generator loss that goes with it."""
   discriminator: Callable[..., Array]
-  generator: Callable[[Array], Array]
+  generator: Callable[..., Array]
   # Whether discriminator outputs are logits of a probability (BCE losses).
   outputs_logits: bool
+  # The generator loss also takes the real logits: generator(fake, real).
+  relativistic: bool = False
 
 
 GAN_LOSSES = {
@@ -208,6 +237,9 @@ GAN_LOSSES = {
     'hinge': GANLoss(hinge_discriminator_loss, hinge_generator_loss, False),
     'least_squares': GANLoss(least_squares_discriminator_loss,
                              least_squares_generator_loss, False),
+    'relativistic_average': GANLoss(
+        relativistic_average_discriminator_loss,
+        relativistic_average_generator_loss, True, relativistic=True),
 }
 
 # Penalties added to the critic loss, each weighted by config.loss.penalty_weight.

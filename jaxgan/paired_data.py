@@ -260,15 +260,10 @@ class PairedData:
             process_count: int = 1) -> dict[str, np.ndarray]:
     """This process's rows of the global batch of `step`:
     {'source': (b, H, W, Cs), 'target': (b, H, W, Ct)} uint8."""
-    batch_size = self.config.train.batch_size
     seed = self.config.seed
-    positions = step * batch_size + np.arange(batch_size, dtype=np.int64)
-    indices = input_pipeline.example_indices(seed, step, (batch_size,),
-                                             self.num_examples)
-    epochs = positions // self.num_examples
-    local = batch_size // process_count
-    rows = slice(process_index * local, (process_index + 1) * local)
-    indices, epochs = indices[rows], epochs[rows]
+    indices, epochs = input_pipeline.local_examples(
+        seed, step, self.config.train.batch_size, self.num_examples,
+        process_index, process_count)
     top, left, flip = self.crops(seed, epochs, indices)
     ch, cw = self.crop_hw
     out = {}
@@ -297,8 +292,7 @@ class PairedData:
     # Evenly spaced over the (sorted) files, so that a subset spans every
     # sub-folder (class) rather than the first ones.
     n = len(split.paths)
-    rows = (np.arange(n) if num is None or num >= n else
-            (np.arange(num) * n) // num)
+    rows = input_pipeline.spread_rows(n, num)
     out = {}
     for key, images in (('source', split.source),
                         ('target', split.target)):

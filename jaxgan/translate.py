@@ -58,7 +58,9 @@ class Translator:
 
   @property
   def multiple(self) -> int:
-    return 2 ** self.family.generator.num_downs
+    """Input sides must be multiples of this (a U-Net's 2^levels; 1 for
+    fully convolutional generators without levels, SRResNet)."""
+    return 2 ** getattr(self.family.generator, 'num_downs', 0)
 
   def __call__(self, sources: np.ndarray) -> np.ndarray:
     """uint8 or [-1, 1] sources (B, H, W, C), H and W multiples of
@@ -94,6 +96,26 @@ def load(workdir, step=None, best=False) -> Translator:
       g_state=dict(raw.get('g_state', {})), g_opt_state=None,
       d_params=None, d_state={}, d_opt_state=None)
   return Translator(config, meta, run.step, family, state)
+
+
+def interpolate(a: Translator, b: Translator, alpha: float) -> Translator:
+  """ESRGAN's network interpolation (Wang et al. 2018, sec. 3.4): every
+  parameter (and BatchNorm statistic) (1 - alpha) a + alpha b, for two runs
+  of the same network (a PSNR-oriented one and its GAN fine-tuning)."""
+  shapes = lambda t: jax.tree.map(np.shape, (t.state.g_params,  # pylint: disable=g-long-lambda
+                                             t.state.g_state))
+  if (a.config.model.generator != b.config.model.generator or
+      shapes(a) != shapes(b)):
+    raise errors.ConfigError(
+        'network interpolation needs two runs of the same generator; these '
+        f'are {a.config.model.generator!r} and {b.config.model.generator!r} '
+        'of other shapes: fine-tune the GAN from the PSNR run '
+        '(--config.init_from)')
+  mix = lambda x, y: (1 - alpha) * x + alpha * y  # pylint: disable=unnecessary-lambda-assignment
+  state = b.state.replace(
+      g_params=jax.tree.map(mix, a.state.g_params, b.state.g_params),
+      g_state=jax.tree.map(mix, a.state.g_state, b.state.g_state))
+  return Translator(b.config, b.meta, b.step, b.family, state)
 
 
 def source_of(translator: Translator, path, make_pairs: bool):

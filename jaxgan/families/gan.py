@@ -51,6 +51,11 @@ def validate_config(config: ml_collections.ConfigDict):
   if config.loss.name not in losses.GAN_LOSSES:
     raise errors.ConfigError(f'unknown config.loss.name {config.loss.name!r}: use one '
                      f'of {sorted(losses.GAN_LOSSES)}')
+  if losses.GAN_LOSSES[config.loss.name].relativistic:
+    raise errors.ConfigError(
+        f'config.loss.name={config.loss.name!r}: the noise GAN family does '
+        'not train relativistic losses (their generator loss needs real '
+        'logits); the paired family does (ESRGAN)')
   if config.loss.penalty not in losses.PENALTIES:
     raise errors.ConfigError(f'unknown config.loss.penalty {config.loss.penalty!r}: '
                      f'use one of {losses.PENALTIES}')

@@ -22,9 +22,22 @@ Dropout is G's only noise; BatchNorm uses the batch's statistics in training
 `predict` runs in inference mode (running statistics, no dropout) unless
 `model.predict_train_mode` is set, which is what the paper does at test
 time (its sec. 3.3: dropout and batch statistics at inference).
+
+The same iteration serves super-resolution (Ledig et al. 2017): with
+`data.name='super_resolution'` the batch holds the HR crops alone and the
+source is made from them in `update` (`TASKS`: MATLAB's bicubic downscale),
+G is SRResNet, D the SRGAN discriminator on the HR image alone, and the
+content term is pixel MSE (`loss.mse_weight`; SRGAN adds 1e-3 of the
+adversarial loss, `configs/srgan.py`). So L_G is the sum of the weighted
+terms, each left out at weight 0:
+
+  L_G = adversarial_weight * GAN + l1_weight * L1 + mse_weight * MSE
+        + vgg_weight * VGG (the rescaled VGG19 feature distance, eq. 5)
 """
 
-from typing import Any
+import dataclasses
+import os
+from typing import Any, Callable
 
 import flax
 import jax
@@ -34,13 +47,17 @@ import numpy as np
 import optax
 
 from jaxgan import errors
+from jaxgan import imresize
 from jaxgan import input_pipeline
 from jaxgan import losses
 from jaxgan import networks
 from jaxgan import paired_data
+from jaxgan import sr_data
 from jaxgan import writers
 from jaxgan.families import base
+from jaxgan.networks import srresnet
 from jaxgan.networks import unet
+from jaxgan.networks import vgg
 
 
 @flax.struct.dataclass
@@ -55,10 +72,50 @@ class PairedState:
   d_opt_state: Any
 
 
+def _given_source(config, batch, target):
+  del config, target
+  return input_pipeline.to_model_input(batch['source'])
+
+
+def _bicubic_source(config, batch, target):
+  """The LR input made from the HR crop on the device: MATLAB's bicubic
+  downscale, rounded to uint8 levels as a saved LR image is."""
+  del batch
+  return imresize.resize_jax(target, 1.0 / config.data.scale, quantize=True)
+
+
+def _translation_evaluator(config, data, workdir, write):
+  from jaxgan import translation_eval  # pylint: disable=g-import-not-at-top
+  return translation_eval.TranslationEvaluator(config, data, workdir, write)
+
+
+def _sr_evaluator(config, data, workdir, write):
+  from jaxgan import sr_eval  # pylint: disable=g-import-not-at-top
+  return sr_eval.SREvaluator(config, data, workdir, write)
+
+
+@dataclasses.dataclass(frozen=True)
+class Task:
+  """How one kind of pair (`config.data.name`) is made and judged."""
+  data: Callable  # config -> the data (spec, batches, eval_pairs, ...)
+  source: Callable  # (config, batch, target in [-1, 1]) -> source in [-1, 1]
+  evaluator: Callable  # (config, data, workdir, write) -> an evaluator
+  generators: tuple  # the config.model.generator names that fit
+
+
+_PIX2PIX = Task(paired_data.PairedData, _given_source, _translation_evaluator,
+                unet.UNETS)
+# Pairs read from files (pix2pix), or made on the device from the target
+# alone: super-resolution's LR input (later inpainting's masked image).
+TASKS = {name: _PIX2PIX for name in paired_data.PAIRS}
+TASKS['super_resolution'] = Task(sr_data.HRData, _bicubic_source,
+                                 _sr_evaluator, ('srresnet', 'rrdb'))
+
+
 def add_config(config: ml_collections.ConfigDict):
   """The paired family's config fields, with the authors' pix2pix defaults."""
   data = config.data
-  data.name = 'aligned'  # aligned | colorize | edges
+  data.name = 'aligned'  # aligned | colorize | edges | super_resolution
   data.split = 'train'  # Sub-folder of data_dir ('' for data_dir itself).
   data.eval_split = 'test'  # Sub-folder for evaluation and sample grids.
   # Sub-folders (under the split folder) held out for evaluation instead.
@@ -70,6 +127,14 @@ def add_config(config: ml_collections.ConfigDict):
   data.flip = True
   data.channels = ml_collections.config_dict.placeholder(int)  # 1, 3 or file's
   data.edge_sigma = 2.0  # edges: Canny's Gaussian sigma, in pixels.
+  # super_resolution (jaxgan/sr_data.py): HR files under data_dir matching
+  # `pattern`, random crop_size crops (flip also turns by 90 degrees), LR by
+  # MATLAB's bicubic downscale by `scale`; evaluated on `eval_set` (set5,
+  # set14, bsd100 under sr_dir, or a folder).
+  data.scale = 4
+  data.pattern = '*'
+  data.eval_set = ''
+  data.sr_dir = 'data/sr'
 
   config.model = ml_collections.ConfigDict()
   # 'unet' (depth from data.crop_size) or unet_32 ... unet_256.
@@ -85,6 +150,8 @@ def add_config(config: ml_collections.ConfigDict):
   config.model.d_conditional = True  # D sees (source, image), not image.
   config.model.conv_impl = 'auto'  # as the noise GAN's (config_lib)
   config.model.predict_train_mode = False
+  config.model.num_blocks = 16  # srresnet: residual blocks; rrdb: RRDBs.
+  config.model.rrdb_growth = 32  # rrdb: the dense blocks' growth channels.
 
   config.loss = ml_collections.ConfigDict()
   # The adversarial loss (jaxgan.losses): the authors' 'vanilla' BCE is
@@ -92,6 +159,14 @@ def add_config(config: ml_collections.ConfigDict):
   config.loss.name = 'non_saturating'
   config.loss.adversarial_weight = 1.0
   config.loss.l1_weight = 100.0
+  # Pixel MSE (SRResNet, and the "SRGAN-MSE" of Ledig et al.'s tables).
+  config.loss.mse_weight = 0.0
+  # VGG19 feature loss (SRGAN's VGG54, networks/vgg.py): torchvision's
+  # vgg19 weights file ('' : torchvision's cache), the layer phi_i,j.
+  config.loss.vgg_weight = 0.0
+  config.loss.vgg_weights = ''
+  config.loss.vgg_layer = (5, 4)
+  config.loss.vgg_after_activation = True  # False: ESRGAN's, before ReLU.
   config.loss.d_loss_scale = 0.5
 
   train = config.train
@@ -142,9 +217,10 @@ class Paired(base.Family):
   def validate(cls, config):
     super().validate(config)
     data, m, loss = config.data, config.model, config.loss
-    if data.name not in paired_data.PAIRS:
+    if data.name not in TASKS:
       raise errors.ConfigError(f'config.data.name={data.name!r}: the paired '
-                               f'family makes pairs by {paired_data.PAIRS}')
+                               f'family makes pairs by {sorted(TASKS)}')
+    task = TASKS[data.name]
     if data.preprocess not in paired_data.PREPROCESS:
       raise errors.ConfigError(
           f'config.data.preprocess={data.preprocess!r}: use one of '
@@ -152,7 +228,7 @@ class Paired(base.Family):
     if data.direction not in ('AtoB', 'BtoA'):
       raise errors.ConfigError(f'config.data.direction={data.direction!r}: '
                                "use 'AtoB' or 'BtoA'")
-    if data.preprocess != 'none':
+    if data.preprocess != 'none' and task is _PIX2PIX:
       try:
         unet.unet_depth(data.crop_size)
       except ValueError as e:
@@ -164,9 +240,16 @@ class Paired(base.Family):
         raise errors.ConfigError(
             f'config.data.load_size={data.load_size} is below crop_size='
             f'{data.crop_size}: the crop is taken from the loaded image')
-    if m.generator not in unet.UNETS:
-      raise errors.ConfigError(f'config.model.generator={m.generator!r}: the '
-                               f'paired family builds one of {unet.UNETS}')
+    if m.generator not in task.generators:
+      raise errors.ConfigError(
+          f'config.model.generator={m.generator!r}: config.data.name='
+          f'{data.name!r} trains one of {task.generators}')
+    if data.name == 'super_resolution':
+      srresnet.upsampling_factors(data.scale)
+      if m.d_conditional:
+        raise errors.ConfigError(
+            'super-resolution\'s discriminator sees the HR image alone (its '
+            'LR source is smaller): set config.model.d_conditional=False')
     if m.norm not in ('batch', 'instance', 'none'):
       raise errors.ConfigError(f'config.model.norm={m.norm!r}: use batch, '
                                'instance or none')
@@ -179,34 +262,33 @@ class Paired(base.Family):
     if config.eval.metric == 'fid' and not config.eval.fid:
       raise errors.ConfigError('config.eval.metric=fid needs '
                                'config.eval.fid=True')
-    for name in ('adversarial_weight', 'l1_weight', 'd_loss_scale'):
+    if loss.vgg_weight:
+      try:
+        vgg.layer_index(*loss.vgg_layer, loss.vgg_after_activation)
+      except ValueError as e:
+        raise errors.ConfigError(f'config.loss.vgg_layer: {e}') from None
+      path = loss.vgg_weights or str(vgg.default_path())
+      if not os.path.isfile(path):
+        raise errors.MissingFileError(
+            f'config.loss.vgg_weight={loss.vgg_weight} needs the VGG19 '
+            f'weights, and {path} is missing: download {vgg.WEIGHTS_URL} '
+            '(torchvision\'s ImageNet vgg19) and pass '
+            '--config.loss.vgg_weights=PATH, or train with the pixel loss '
+            '(--config.loss.vgg_weight=0 --config.loss.mse_weight=1)')
+    for name in ('adversarial_weight', 'l1_weight', 'mse_weight',
+                 'vgg_weight', 'd_loss_scale'):
       if loss[name] < 0:
         raise errors.ConfigError(f'config.loss.{name} must be 0 or more')
 
   @classmethod
   def create_data(cls, config):
-    return paired_data.PairedData(config)
+    return TASKS[config.data.name].data(config)
 
   @classmethod
   def resolve(cls, config, data):
-    if data.spec['source'][:2] != data.spec['target'][:2]:
-      raise errors.ConfigError('source and target sizes differ')
-    size = data.spec['source'][0]
-    if data.spec['source'][0] != data.spec['source'][1]:
-      raise errors.ConfigError(
-          f'the U-Net takes square inputs; the pairs are '
-          f'{data.spec["source"][:2]}: set config.data.preprocess to '
-          'resize_and_crop or scale_width_and_crop')
-    try:
-      depth = unet.generator_depth(config.model.generator, size)
-    except ValueError as e:
-      raise errors.ConfigError(f'{e}: the pairs are {size}x{size}; choose '
-                               'config.data.crop_size accordingly') from None
-    if 2 ** depth != size:
-      raise errors.ConfigError(
-          f'config.model.generator={config.model.generator!r} takes '
-          f'{2 ** depth}x{2 ** depth} inputs, the pairs are {size}x{size}: '
-          "use generator='unet' (depth from the size)")
+    networks.check('generator', config.model.generator, config, data.spec)
+    networks.check('discriminator', config.model.discriminator, config,
+                   data.spec)
     if not config.train.num_steps:
       config.train.num_steps = (
           (config.train.n_epochs + config.train.n_epochs_decay) *
@@ -231,6 +313,12 @@ class Paired(base.Family):
                                     schedule=schedule)
     gan_loss = losses.GAN_LOSSES[config.loss.name]
     self.d_loss_fn, self.g_loss_fn = gan_loss.discriminator, gan_loss.generator
+    self.relativistic = gan_loss.relativistic
+    self.task = TASKS[config.data.name]
+    self.vgg = None
+    if config.loss.vgg_weight:
+      self.vgg = vgg.load(config.loss.vgg_weights or None, vgg.layer_index(
+          *config.loss.vgg_layer, config.loss.vgg_after_activation))
 
   # --- Networks ----------------------------------------------------------
 
@@ -274,14 +362,16 @@ class Paired(base.Family):
   # --- The iteration -------------------------------------------------------
 
   def update(self, state, batch):
-    """One pix2pix iteration on {'source': (B, ...), 'target': (B, ...)}."""
+    """One iteration on {'source': (B, ...), 'target': (B, ...)}, or on
+    {'target'} alone where the task makes the source from it."""
     config = self.config
     loss_config = config.loss
-    source = input_pipeline.to_model_input(batch['source'])
     target = input_pipeline.to_model_input(batch['target'])
     if self.batch_sharding is not None:
-      source = jax.lax.with_sharding_constraint(source, self.batch_sharding)
       target = jax.lax.with_sharding_constraint(target, self.batch_sharding)
+    source = self.task.source(config, batch, target)
+    if self.batch_sharding is not None:
+      source = jax.lax.with_sharding_constraint(source, self.batch_sharding)
     key = jax.random.fold_in(jax.random.key(config.seed), state.step)
     (fake, g_state), g_vjp = jax.vjp(
         lambda p: self.generate(p, state.g_state, source, key), state.g_params)
@@ -312,11 +402,25 @@ class Paired(base.Family):
       l1 = jnp.mean(jnp.abs(target - fake))
       total = loss_config.l1_weight * l1
       out = {'g_l1': l1}
+      if loss_config.mse_weight:
+        # On [-1, 1] images; the paper's MSE is on them too (sec. 3.2).
+        mse = jnp.mean(jnp.square(target - fake))
+        total = total + loss_config.mse_weight * mse
+        out['g_mse'] = mse
+      if self.vgg is not None:
+        content = vgg.feature_loss(*self.vgg, fake, target)
+        total = total + loss_config.vgg_weight * content
+        out['g_vgg'] = content
       new_d_state = d_state
       if adversarial:
         logits, new_d_state = self.discriminate(d_params, d_state, source,
                                                 fake)
-        gan = self.g_loss_fn(logits)
+        if self.relativistic:  # ESRGAN: D's real logits, no gradient to D.
+          real_logits, new_d_state = self.discriminate(
+              d_params, new_d_state, source, target)
+          gan = self.g_loss_fn(logits, jax.lax.stop_gradient(real_logits))
+        else:
+          gan = self.g_loss_fn(logits)
         total = total + loss_config.adversarial_weight * gan
         out['g_gan'] = gan
       return total, (out, new_d_state)
@@ -371,9 +475,7 @@ class Paired(base.Family):
     return {'generator': state.g_params, 'discriminator': state.d_params}
 
   def evaluator(self, data, workdir, write=True):
-    from jaxgan import translation_eval  # pylint: disable=g-import-not-at-top
-    return translation_eval.TranslationEvaluator(self.config, data, workdir,
-                                                 write)
+    return self.task.evaluator(self.config, data, workdir, write)
 
 
 def _as_float(images) -> np.ndarray:
@@ -389,6 +491,11 @@ def translation_grid(sources, outputs, targets=None) -> np.ndarray:
   columns = [_as_float(sources), _as_float(outputs)]
   if targets is not None:
     columns.append(_as_float(targets))
+  # A smaller source (super-resolution's LR) is shown at the output's size,
+  # each of its pixels a block.
+  factor = columns[1].shape[1] // columns[0].shape[1]
+  if factor > 1:
+    columns[0] = columns[0].repeat(factor, 1).repeat(factor, 2)
   channels = max(c.shape[-1] for c in columns)
   columns = [np.repeat(c, channels, -1) if c.shape[-1] != channels else c
              for c in columns]

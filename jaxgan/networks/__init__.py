@@ -7,8 +7,10 @@ import jax
 from jaxgan.networks import dcgan  # pylint: disable=unused-import
 from jaxgan.networks import mlp  # pylint: disable=unused-import
 from jaxgan.networks import patchgan  # pylint: disable=unused-import
+from jaxgan.networks import srresnet  # pylint: disable=unused-import
 from jaxgan.networks import unet  # pylint: disable=unused-import
 from jaxgan.networks.registry import build
+from jaxgan.networks.registry import check
 from jaxgan.networks.registry import names
 
 
@@ -17,4 +19,4 @@ def count_parameters(params) -> int:
   return int(sum(leaf.size for leaf in jax.tree.leaves(params)))
 
 
-__all__ = ['build', 'names', 'count_parameters']
+__all__ = ['build', 'check', 'names', 'count_parameters']

@@ -71,18 +71,22 @@ _ROUNDS = 3
 
 class Site(NamedTuple):
   """One convolution as a layer meets it (shapes as traced)."""
-  kind: str  # 'down' (4x4 stride 2), 'up' (transposed), 'patch' (stride 1)
+  kind: str  # 'down' (4x4 stride 2), 'up' (transposed), 'patch' (k x k)
   shape: tuple  # the input, (B, H, W, C)
   features: int
   dtype: str
   order: int  # 1: differentiated once, 2: also a gradient penalty's 2nd
   kernel_size: int = 4
   padding: int = 1
+  stride: int = 1  # 'patch' only
 
   @property
   def key(self) -> str:
     b, h, w, c = self.shape
-    return (f'{self.kind}:k{self.kernel_size}p{self.padding}:'
+    # Stride 1 is left out of the key, so the entries cached before strided
+    # patch convolutions existed still match.
+    stride = f's{self.stride}' if self.stride != 1 else ''
+    return (f'{self.kind}:k{self.kernel_size}p{self.padding}{stride}:'
             f'{b}x{h}x{w}x{c}->{self.features}:{self.dtype}:d{self.order}')
 
   def flops(self) -> int:
@@ -90,7 +94,7 @@ class Site(NamedTuple):
     k = self.kernel_size ** 2
     if self.kind == 'up':
       return 2 * b * h * w * c * k * self.features
-    stride = 1 if self.kind == 'patch' else 2
+    stride = self.stride if self.kind == 'patch' else 2
     out = ((h + 2 * self.padding - self.kernel_size) // stride + 1) * (
         (w + 2 * self.padding - self.kernel_size) // stride + 1)
     return 2 * b * out * k * c * self.features

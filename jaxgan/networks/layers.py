@@ -477,8 +477,9 @@ _wide_upconv.defvjp(_wide_upconv_fwd, _wide_upconv_bwd)
 
 
 class PatchConv(nn.Module):
-  """k x k stride-1 convolution with padding `padding` (PyTorch's
-  Conv2d(k, 1, p)): the PatchGAN's last two layers.
+  """k x k convolution with padding `padding` and stride `stride` (PyTorch's
+  Conv2d(k, s, p)): the PatchGAN's last two layers, SRResNet's 3x3 and 9x9
+  layers, the SRGAN discriminator's 3x3 stride-2 ones.
 
   Parameters `kernel` (k, k, in, features) and `bias`, as `nn.Conv`.
   impl='conv' is XLA's convolution; the CPU form 'im2col' gathers the k * k
@@ -492,6 +493,7 @@ class PatchConv(nn.Module):
   features: int
   kernel_size: int = 4
   padding: int = 1
+  stride: int = 1
   use_bias: bool = True
   kernel_init: Any = dcgan_init
   impl: str = 'conv'
@@ -506,7 +508,8 @@ class PatchConv(nn.Module):
     x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
     site = conv_forms.Site('patch', x.shape, self.features,
                            jnp.dtype(self.dtype).name,
-                           2 if self.double_backward else 1, k, self.padding)
+                           2 if self.double_backward else 1, k, self.padding,
+                           self.stride)
     y = _form(self.impl, site)(x, kernel)
     if self.use_bias:
       y = y + self.param('bias', nn.initializers.zeros, (self.features,))
@@ -515,20 +518,28 @@ class PatchConv(nn.Module):
 
 def _patch_xla(site):
   pad = ((site.padding, site.padding),) * 2
+  stride = (site.stride, site.stride)
   return lambda x, kernel: jax.lax.conv_general_dilated(
-      x, kernel, (1, 1), pad, dimension_numbers=_NHWC)
+      x, kernel, stride, pad, dimension_numbers=_NHWC)
+
+
+def _taps(xp, k, s):
+  """Output sizes and the (i, j) tap's slice of a padded input."""
+  out_h = (xp.shape[1] - k) // s + 1
+  out_w = (xp.shape[2] - k) // s + 1
+  return out_h, out_w, lambda a, i, j: a[:, i:i + s * (out_h - 1) + 1:s,
+                                         j:j + s * (out_w - 1) + 1:s]
 
 
 def _patch_im2col(site):
-  k, p = site.kernel_size, site.padding
+  k, p, s = site.kernel_size, site.padding, site.stride
 
   def conv(x, kernel):
     xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    batch, height, width, channels = xp.shape
-    out_h, out_w = height - k + 1, width - k + 1
+    batch, _, _, channels = xp.shape
+    out_h, out_w, tap = _taps(xp, k, s)
     patches = jnp.concatenate(
-        [xp[:, i:i + out_h, j:j + out_w] for i in range(k)
-         for j in range(k)], axis=-1)
+        [tap(xp, i, j) for i in range(k) for j in range(k)], axis=-1)
     y = jnp.dot(patches.reshape(-1, k * k * channels),
                 kernel.reshape(k * k * channels, -1))
     return y.reshape(batch, out_h, out_w, -1)
@@ -540,17 +551,34 @@ def _patch_col2im(site):
   """Every padded input pixel times all k * k taps, then the shifted
   products added: for narrow outputs (the PatchGAN's 1-logit layer), where
   im2col would copy k * k windows of a wide input for a thin product."""
-  k, p = site.kernel_size, site.padding
+  k, p, s = site.kernel_size, site.padding, site.stride
 
   def conv(x, kernel):
     xp = jnp.pad(x, ((0, 0), (p, p), (p, p), (0, 0)))
-    _, height, width, _ = xp.shape
-    out_h, out_w = height - k + 1, width - k + 1
+    _, _, tap = _taps(xp, k, s)
     t = _tap_products(xp, kernel)
-    return sum(t[:, i:i + out_h, j:j + out_w, i, j]
+    return sum(tap(t, i, j)[:, :, :, i, j]
                for i in range(k) for j in range(k))
 
   return conv
+
+
+# im2col's patch matrix beyond this many bytes (SRResNet's last 9x9 layer at
+# 96x96, batch 16: 3 GB) is col2im's instead, whose products are k * k *
+# features wide per pixel, not k * k * channels.
+_IM2COL_BYTES = 256 << 20
+
+
+def _patch_rule(site):
+  """PatchConv's form by the rules: im2col (the PatchGAN's layers, timed on
+  a Zen 1), col2im where im2col's copy would not fit (wide, thin layers)."""
+  b, h, w, c = site.shape
+  s, k, p = site.stride, site.kernel_size, site.padding
+  out = ((h + 2 * p - k) // s + 1) * ((w + 2 * p - k) // s + 1)
+  im2col_bytes = 4 * b * out * k * k * c
+  if im2col_bytes > _IM2COL_BYTES and site.features < c:
+    return 'col2im'
+  return 'im2col'
 
 
 def _even(site):
@@ -579,7 +607,7 @@ conv_forms.register_rule(
 conv_forms.register('patch', 'xla', _patch_xla)
 conv_forms.register('patch', 'im2col', _patch_im2col)
 conv_forms.register('patch', 'col2im', _patch_col2im)
-conv_forms.register_rule('patch', lambda site: 'im2col')
+conv_forms.register_rule('patch', _patch_rule)
 
 
 def minibatch_std(x: jax.Array, group_size: int = 4) -> jax.Array:

@@ -14,17 +14,31 @@ from jaxgan import errors
 GENERATORS: dict[str, Callable] = {}
 DISCRIMINATORS: dict[str, Callable] = {}
 _TABLES = {'generator': GENERATORS, 'discriminator': DISCRIMINATORS}
+# (role, name) -> check(config, spec), raising errors.ConfigError when the
+# network cannot take the data's shapes (a U-Net's sides, SRResNet's scale).
+_CHECKS: dict[tuple[str, str], Callable] = {}
 
 
-def register(role: str, *names: str):
-  """Decorator: the builder serves `config.model.<role> = name`."""
+def register(role: str, *names: str, check: Callable | None = None):
+  """Decorator: the builder serves `config.model.<role> = name`; `check`
+  (config, spec) says, before anything is built, why the data does not fit."""
 
   def decorate(builder):
     for name in names:
       _TABLES[role][name] = builder
+      if check is not None:
+        _CHECKS[role, name] = check
     return builder
 
   return decorate
+
+
+def check(role: str, name: str, config, spec):
+  """Raises errors.ConfigError, naming the fix, where the `role` network
+  called `name` cannot take `spec`'s shapes."""
+  fn = _CHECKS.get((role, name))
+  if fn is not None:
+    fn(config, spec)
 
 
 def build(role: str, name: str, *args, **kwargs):

@@ -25,6 +25,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from jaxgan import errors
 from jaxgan.networks import layers
 from jaxgan.networks import registry
 
@@ -114,7 +115,32 @@ class UNetGenerator(nn.Module):
     return jnp.tanh(y).astype(jnp.float32)
 
 
-@registry.register('generator', *UNETS)
+def check(config, spec):
+  """A U-Net translates square images of its own size to the same size."""
+  if tuple(spec['source'][:2]) != tuple(spec['target'][:2]):
+    raise errors.ConfigError(
+        f'a U-Net maps an image to one of the same size; the source is '
+        f'{spec["source"][:2]} and the target {spec["target"][:2]} (for '
+        "super-resolution use config.model.generator='srresnet')")
+  size = spec['source'][0]
+  if spec['source'][0] != spec['source'][1]:
+    raise errors.ConfigError(
+        f'the U-Net takes square inputs; the pairs are '
+        f'{spec["source"][:2]}: set config.data.preprocess to '
+        'resize_and_crop or scale_width_and_crop')
+  try:
+    depth = generator_depth(config.model.generator, size)
+  except ValueError as e:
+    raise errors.ConfigError(f'{e}: the pairs are {size}x{size}; choose '
+                             'config.data.crop_size accordingly') from None
+  if 2 ** depth != size:
+    raise errors.ConfigError(
+        f'config.model.generator={config.model.generator!r} takes '
+        f'{2 ** depth}x{2 ** depth} inputs, the pairs are {size}x{size}: '
+        "use generator='unet' (depth from the size)")
+
+
+@registry.register('generator', *UNETS, check=check)
 def build(config, spec, axis_name=None):
   """The U-Net of `config.model.generator` for `spec`'s source and target
   shapes (`config.model`: features, norm, dropout, conv_impl)."""

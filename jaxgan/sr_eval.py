@@ -1,0 +1,211 @@
+"""Super-resolution scores as the field reports them: PSNR and SSIM on Y.
+
+The protocol of every table since SRCNN (Dong et al. 2014), as their MATLAB
+code computes it:
+
+  1. the HR image is cropped to a multiple of the scale (`modcrop`), the LR
+     input is MATLAB's bicubic `imresize(hr, 1 / scale)` (`jaxgan.imresize`),
+     saved as uint8;
+  2. the output is quantised to uint8 (a saved PNG), both images go to the Y
+     channel of ITU-R BT.601 YCbCr as MATLAB's `rgb2ycbcr` (Y = 16 +
+     (65.481 R + 128.553 G + 24.966 B) on [0, 1] RGB, rounded to uint8; a grey
+     image is its own Y);
+  3. `scale` pixels are cropped from each border ("shave");
+  4. PSNR = 10 log10(255^2 / MSE); SSIM is Wang et al.'s `ssim_index.m`: an
+     11x11 Gaussian window (sigma 1.5), 'valid' filtering, K1 0.01, K2 0.03,
+     L 255, the mean of the map;
+  5. per image, then averaged over the set.
+
+`bicubic` upscales the LR input with the same imresize: the baseline every
+table prints first (x4: Set5 28.42 dB / 0.8104).
+"""
+
+import dataclasses
+import pathlib
+
+import numpy as np
+from PIL import Image
+
+from jaxgan import errors
+from jaxgan import imresize
+from jaxgan import input_pipeline
+
+# The SelfExSR release of the benchmark sets (../shared/data/sr-benchmarks,
+# extracted under data/sr): SET/image_SRF_<scale>/img_NNN_SRF_<scale>_HR.png.
+SETS = {'set5': 'Set5', 'set14': 'Set14', 'bsd100': 'BSD100'}
+
+
+def rgb_to_y(image: np.ndarray) -> np.ndarray:
+  """uint8 (H, W, 3) or (H, W[, 1]) -> MATLAB rgb2ycbcr's Y, as float64
+  holding uint8 values (a grey image is returned as it is)."""
+  image = np.asarray(image)
+  if image.ndim == 3 and image.shape[-1] == 3:
+    rgb = image.astype(np.float64) / 255.0
+    y = 16.0 + rgb @ np.array([65.481, 128.553, 24.966])
+    return np.round(y)
+  return image.reshape(image.shape[:2]).astype(np.float64)
+
+
+def shave(image: np.ndarray, border: int) -> np.ndarray:
+  return image[border:image.shape[0] - border,
+               border:image.shape[1] - border] if border else image
+
+
+def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+  mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+  return float(10 * np.log10(peak ** 2 / max(mse, 1e-10)))
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+  x = np.arange(size) - (size - 1) / 2
+  g = np.exp(-x ** 2 / (2 * sigma ** 2))
+  return g / g.sum()
+
+
+def _filter_valid(image: np.ndarray, g: np.ndarray) -> np.ndarray:
+  """2-D 'valid' correlation with the separable window outer(g, g)."""
+  n = len(g)
+  rows = sum(g[i] * image[i:image.shape[0] - n + 1 + i] for i in range(n))
+  return sum(g[j] * rows[:, j:rows.shape[1] - n + 1 + j] for j in range(n))
+
+
+def ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
+  """Wang et al. 2004's SSIM of two grey images (their ssim_index.m)."""
+  a, b = a.astype(np.float64), b.astype(np.float64)
+  if min(a.shape) < 11:
+    raise ValueError(f'SSIM needs images of at least 11x11, not {a.shape}')
+  g = _gaussian_window()
+  c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
+  mu_a, mu_b = _filter_valid(a, g), _filter_valid(b, g)
+  var_a = _filter_valid(a * a, g) - mu_a ** 2
+  var_b = _filter_valid(b * b, g) - mu_b ** 2
+  cov = _filter_valid(a * b, g) - mu_a * mu_b
+  ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2) /
+              ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2)))
+  return float(np.mean(ssim_map))
+
+
+def score(output: np.ndarray, hr: np.ndarray, scale: int) -> dict:
+  """PSNR and SSIM on Y, `scale` pixels shaved, of uint8 images."""
+  if output.shape[:2] != hr.shape[:2]:
+    raise ValueError(f'the output is {output.shape[:2]}, the HR image '
+                     f'{hr.shape[:2]}')
+  y_out, y_hr = shave(rgb_to_y(output), scale), shave(rgb_to_y(hr), scale)
+  return {'psnr': psnr(y_out, y_hr), 'ssim': ssim(y_out, y_hr)}
+
+
+def downscale(hr: np.ndarray, scale: int) -> np.ndarray:
+  """The LR input of a uint8 HR image (already a multiple of `scale`)."""
+  if hr.shape[0] % scale or hr.shape[1] % scale:
+    raise errors.ConfigError(
+        f'a {hr.shape[1]}x{hr.shape[0]} image does not divide by the scale '
+        f'{scale}: crop it with imresize.modcrop first')
+  return imresize.resize(hr, 1.0 / scale)
+
+
+def bicubic(lr: np.ndarray, scale: int) -> np.ndarray:
+  """The bicubic baseline: MATLAB imresize(lr, scale), uint8."""
+  return imresize.resize(lr, float(scale))
+
+
+@dataclasses.dataclass
+class EvalSet:
+  """HR images (uint8, cropped to the scale) of one evaluation set."""
+  name: str
+  scale: int
+  paths: list
+  hr: list  # (H, W, C) uint8 each, sizes differ
+
+  def lr(self) -> list:
+    return [downscale(h, self.scale) for h in self.hr]
+
+
+def _read(path) -> np.ndarray:
+  with Image.open(path) as im:
+    im.load()
+    mode = 'L' if im.mode in ('L', 'I', 'I;16', '1') else 'RGB'
+    array = np.asarray(im.convert(mode))
+  return array[..., None] if array.ndim == 2 else array
+
+
+def load_set(name: str, scale: int, sr_dir: str = 'data/sr') -> EvalSet:
+  """A benchmark set by name (`SETS`, under `sr_dir` as the SelfExSR release
+  extracts) or any folder of HR images, each cropped to a multiple of
+  `scale`."""
+  if name.lower() in SETS:
+    folder = pathlib.Path(sr_dir) / SETS[name.lower()] / f'image_SRF_{scale}'
+    if not folder.is_dir():
+      raise input_pipeline.DataError(
+          f'{folder} does not exist: extract the SelfExSR benchmark archives '
+          f'(e.g. ../shared/data/sr-benchmarks/*.tar.gz) into {sr_dir}, or '
+          f'pass a folder of HR images (BSD100 ships x4 only)')
+    paths = sorted(folder.glob('*_HR.png'))
+  else:
+    folder = pathlib.Path(name)
+    if not folder.is_dir():
+      raise input_pipeline.DataError(
+          f'{name} is neither a benchmark set ({", ".join(SETS)}) nor a '
+          'folder of images')
+    paths = sorted(p for p in folder.rglob('*') if p.is_file() and
+                   p.suffix.lower() in input_pipeline.IMAGE_EXTENSIONS)
+  if not paths:
+    raise input_pipeline.DataError(f'{folder} holds no HR images')
+  hr = [imresize.modcrop(_read(p), scale) for p in paths]
+  return EvalSet(folder.name if name.lower() not in SETS else name.lower(),
+                 scale, paths, hr)
+
+
+def evaluate_set(eval_set: EvalSet, upscale, out_dir=None) -> dict:
+  """Scores `upscale(lr uint8 (h, w, C)) -> uint8 (H, W, C)` on every image
+  of the set; saves the outputs as PNGs under `out_dir` when given."""
+  rows = []
+  for path, hr, lr in zip(eval_set.paths, eval_set.hr, eval_set.lr()):
+    output = upscale(lr)
+    row = {'image': path.name, **score(output, hr, eval_set.scale)}
+    rows.append(row)
+    if out_dir is not None:
+      out = pathlib.Path(out_dir)
+      out.mkdir(parents=True, exist_ok=True)
+      Image.fromarray(output[..., 0] if output.shape[-1] == 1 else output
+                      ).save(out / f'{path.stem.replace("_HR", "")}_SR.png')
+  return {'set': eval_set.name, 'scale': eval_set.scale, 'n': len(rows),
+          'psnr': float(np.mean([r['psnr'] for r in rows])),
+          'ssim': float(np.mean([r['ssim'] for r in rows])),
+          'images': rows,
+          'protocol': 'Y of BT.601 (MATLAB rgb2ycbcr, rounded), shave '
+                      f'{eval_set.scale}, LR by MATLAB bicubic imresize'}
+
+
+def to_uint8(output) -> np.ndarray:
+  """A generator's [-1, 1] output -> uint8, as saved to PNG."""
+  return np.clip(np.rint((np.asarray(output, np.float32) + 1) * 127.5), 0,
+                 255).astype(np.uint8)
+
+
+def model_upscale(predict):
+  """upscale(lr uint8 (h, w, C)) -> uint8 of a paired-family predict."""
+  return lambda lr: to_uint8(predict({'source': lr[None]})[0])
+
+
+class SREvaluator:
+  """The paired family's super-resolution evaluation during training: PSNR
+  (primary, higher is better) and SSIM on Y of `data.eval_set`, whole
+  images (one compile per image size, kept for later evaluations)."""
+  primary = 'eval/psnr'
+  higher_is_better = True
+
+  def __init__(self, config, data, workdir: str, write: bool = True):
+    from jaxgan import evaluate  # pylint: disable=g-import-not-at-top
+    del config
+    if data.eval is None:
+      raise errors.ConfigError(
+          'config.eval_every needs an evaluation set: set '
+          'config.data.eval_set (set5, set14, bsd100 or a folder)')
+    self.eval_set = data.eval
+    self.history = evaluate.History(workdir, write)
+
+  def evaluate(self, step: int, predict) -> dict[str, float]:
+    result = evaluate_set(self.eval_set, model_upscale(predict))
+    scalars = {'eval/psnr': result['psnr'], 'eval/ssim': result['ssim']}
+    self.history.record(step, scalars)
+    return scalars
