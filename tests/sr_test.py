@@ -1,6 +1,6 @@
 """Super-resolution: MATLAB's bicubic, the Y-channel protocol against the
 published bicubic baselines, pixel shuffle, the networks, the data, resume
-and a trained toy model that beats bicubic."""
+and `evaluate sr`."""
 
 import json
 import pathlib
@@ -173,18 +173,15 @@ def test_strided_patch_forms_agree_with_xla():
             jnp.abs(w))))
 
 
-def write_images(root, n, size=(60, 52), seed=0):
-  """Flat-coloured rectangles on a background: sharp edges that bicubic
-  upscaling blurs and a network learns to restore."""
+def write_images(root, n, size=(60, 52), seed=0, block=4):
+  """Pixel art: random colours in `block` x `block` squares, whose sharp
+  edges bicubic upscaling blurs and a network learns to restore."""
   rng = np.random.default_rng(seed)
   root.mkdir(parents=True, exist_ok=True)
+  cells = rng.integers(0, 256, (n, -(-size[1] // block), -(-size[0] // block),
+                                3), np.uint8)
   for i in range(n):
-    image = np.empty((size[1], size[0], 3), np.uint8)
-    image[:] = rng.integers(0, 256, 3)
-    for _ in range(8):
-      top, left = rng.integers(0, size[1] - 8), rng.integers(0, size[0] - 8)
-      h, w = rng.integers(6, 24, 2)
-      image[top:top + h, left:left + w] = rng.integers(0, 256, 3)
+    image = cells[i].repeat(block, 0).repeat(block, 1)[:size[1], :size[0]]
     Image.fromarray(image).save(root / f'img_{i:03d}.png')
 
 
@@ -281,32 +278,31 @@ def test_srgan_resumes_exactly(tmp_path):
   assert_same_state(resumed, straight, rtol=1e-6)
   # The adversarial term trained D.
   assert int(straight.step) == 4
+  # `evaluate sr` on the run: the super-resolved PNGs and their scores.
+  write_images(tmp_path / 'test', 2, seed=1)
+  out = _evaluate_sr(f'--workdir={tmp_path / "straight"}',
+                     f'--set={tmp_path / "test"}', '--scale=2',
+                     f'--out={tmp_path / "sr"}')
+  assert out['step'] == 4 and out['n'] == 2
+  assert len(list((tmp_path / 'sr').glob('*.png'))) == 2
+  with pytest.raises(subprocess.CalledProcessError, match='scale'):
+    _evaluate_sr(f'--workdir={tmp_path / "straight"}', '--scale=4',
+                 f'--set={tmp_path / "test"}', f'--out={tmp_path / "x4"}')
 
 
-def test_a_short_run_beats_bicubic_on_held_out_images(tmp_path):
-  # Sharp-edged rectangles, which bicubic blurs: x2 SR learns them.
-  write_images(tmp_path / 'train', 16, seed=0)
-  write_images(tmp_path / 'test', 4, seed=1)
-  config = tiny(srgan.get_config('srresnet'), tmp_path)
-  config.model.g_features = 16
-  config.train.num_steps = 300
-  config.train.g_optimizer.learning_rate = 1e-3
-  config.log_every = 100
-  config.eval_every = 300
-  train.train_and_evaluate(config, tmp_path / 'run', jax.devices()[:1])
-  history = [json.loads(line) for line in (
-      tmp_path / 'run' / 'eval' / 'history.jsonl').read_text().splitlines()]
-  eval_set = sr_eval.load_set(str(tmp_path / 'test'), 2)
-  baseline = sr_eval.evaluate_set(eval_set, lambda lr: sr_eval.bicubic(lr, 2))
-  assert history[-1]['eval/psnr'] > baseline['psnr'] + 0.5, (history,
-                                                            baseline)
-  # evaluate sr on the run writes the same score and the SR images.
-  out = subprocess.run(
-      [sys.executable, '-m', 'jaxgan.evaluate', 'sr',
-       f'--workdir={tmp_path / "run"}', f'--set={tmp_path / "test"}',
-       '--scale=2', f'--out={tmp_path / "sr"}'],
-      cwd=ROOT, capture_output=True, text=True, check=False)
-  assert out.returncode == 0, out.stderr[-3000:]
-  result = json.loads((tmp_path / 'sr' / 'result.json').read_text())
-  assert result['psnr'] == pytest.approx(history[-1]['eval/psnr'], abs=0.05)
-  assert len(list((tmp_path / 'sr').glob('*_SR.png'))) == 4
+def _evaluate_sr(*args):
+  done = subprocess.run(
+      [sys.executable, '-m', 'jaxgan.evaluate', 'sr', *args], cwd=ROOT,
+      capture_output=True, text=True, check=False)
+  if done.returncode:
+    raise subprocess.CalledProcessError(done.returncode, args,
+                                        done.stdout, done.stderr[-3000:])
+  out_dir = [a.split('=', 1)[1] for a in args if a.startswith('--out=')][0]
+  return json.loads((pathlib.Path(out_dir) / 'result.json').read_text())
+
+
+def test_evaluate_sr_scores_bicubic_from_the_command_line(sr_dir, tmp_path):
+  result = _evaluate_sr('--method=bicubic', '--set=set5', '--scale=4',
+                        f'--sr_dir={sr_dir}', f'--out={tmp_path}')
+  assert abs(result['psnr'] - 28.42) < 0.05 and result['n'] == 5
+  assert len(list(tmp_path.glob('*.png'))) == 5
