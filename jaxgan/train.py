@@ -173,7 +173,8 @@ class Trainer:
       update = lambda s, b: jax.lax.scan(self.family.update, s, b)  # pylint: disable=unnecessary-lambda-assignment
     if self.parallelism == 'pmap':
       update = jax.pmap(update, axis_name=AXIS, devices=self.devices)
-    self.conv_forms = conv_forms.prepare(update, state, batch)
+    self.conv_forms = conv_forms.prepare(update, state, batch,
+                                         looped=several)
     report = self.conv_forms
     if report.sites:
       logging.info('Convolution forms: %s.', report.summary())

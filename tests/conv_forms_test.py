@@ -44,7 +44,7 @@ def fake_timing(monkeypatch):
   """`measure` without timing: every valid form gets made-up milliseconds
   and the rule's form wins, so no whole-iteration trial follows. For the
   tests of the cache's bookkeeping; the real timing has its own tests."""
-  def measure(site):
+  def measure(site, looped=False):
     forms = conv_forms.candidates(site)
     ms = {name: 1.0 + i for i, name in enumerate(
         sorted(forms, key=lambda n: n != conv_forms.rule(site)))}
@@ -178,7 +178,7 @@ def test_second_start_takes_the_cache_without_timing(tuning, monkeypatch):
 
   conv_forms.reset()  # A new process.
 
-  def no_timing(site):
+  def no_timing(site, looped=False):
     raise AssertionError(f'{site.key} timed again')
 
   monkeypatch.setattr(conv_forms, 'measure', no_timing)
@@ -220,7 +220,7 @@ def test_damaged_or_foreign_cache_is_ignored_with_a_warning(
 
 @pytest.mark.parametrize('conv_impl', ['matmul', 'conv'])
 def test_pinned_conv_impl_bypasses_tuning(tuning, conv_impl, monkeypatch):
-  monkeypatch.setattr(conv_forms, 'measure', lambda site: 1 / 0)
+  monkeypatch.setattr(conv_forms, 'measure', lambda site, looped=False: 1 / 0)
   report, _ = _first_step(_tiny_dcgan(conv_impl))
   assert not report.sites and not tuning.exists()
 
@@ -251,7 +251,7 @@ def test_measure_keeps_the_rule_within_the_margin(monkeypatch):
   assert conv_forms.rule(site) == 'phases'
   fake = {'phases': 1.03, 'col2im': 1.0}
   monkeypatch.setattr(conv_forms, '_benchmark',
-                      lambda form, site: (form, None))
+                      lambda form, site, looped: (form, None))
   names = {conv_forms.build(site, n): n for n in fake}
   monkeypatch.setattr(conv_forms, '_seconds',
                       lambda fn, args: fake[names[fn]])
@@ -267,7 +267,7 @@ def test_a_form_that_wins_alone_is_kept_only_if_the_iteration_gains(
   # Every site's other form wins alone; in the whole iteration the first
   # trial gains 50% twice, the second 50% once only, the others 1% (under
   # STEP_MARGIN).
-  def alone(site):
+  def alone(site, looped=False):
     other = [n for n in conv_forms.candidates(site)
              if n != conv_forms.rule(site)][0]
     return {'alone': other, 'ms': {conv_forms.rule(site): 2.0, other: 1.0}}
@@ -347,3 +347,30 @@ def test_a_site_timed_before_a_form_was_added_is_timed_again(tuning,
   second, _ = _first_step(_tiny_dcgan())
   assert second.timed == [old]
   assert sorted(second.cached) == sorted(k for k in first.timed if k != old)
+
+
+def test_looped_and_unrolled_iterations_are_timed_and_cached_apart(
+    tuning, fake_timing):
+  # steps_per_dispatch > 1 runs the iteration in a lax.scan, where XLA:CPU
+  # runs some convolution gradients 20-40x slower: its sites are timed in a
+  # scan and cached under their own keys.
+  site = conv_forms.Site('patch', (2, 8, 8, 4), 3, 'float32', 1, 3, 1)
+  fns = {}
+  for looped in (False, True):
+    fn, args = conv_forms._benchmark(conv_forms.build(site, 'xla'), site,
+                                     looped)
+    fns[looped] = jax.device_get(fn(*args))
+  jax.tree.map(np.testing.assert_allclose, fns[False], fns[True])
+  first, _ = _first_step(_tiny_dcgan())
+  conv_forms.reset()
+  config, shape = _tiny_dcgan(), (16, 16, 1)
+  trainer = train.Trainer(config, shape, devices=jax.devices()[:1])
+  rng = np.random.default_rng(0)
+  batches = [{'image': rng.integers(0, 256, (config.train.n_critic,
+                                             config.train.batch_size) + shape,
+                                    np.uint8)} for _ in range(2)]
+  jax.block_until_ready(trainer.steps(trainer.init_state(), batches))
+  assert sorted(trainer.conv_forms.timed) == sorted(first.timed)
+  saved = json.loads(pathlib.Path(conv_forms.cache_path()).read_text())
+  assert set(saved['sites']) == set(first.timed) | {
+      k + ':loop' for k in first.timed}

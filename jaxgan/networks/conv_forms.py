@@ -17,9 +17,11 @@ measurement:
   2. sites already in this machine's cache file take its choice;
   3. the others are timed, largest first, within a budget of seconds
      (`JAXGAN_CONV_TUNING_S`, default 60): each valid form alone, compiled
-     in a two-iteration `lax.scan` (XLA:CPU runs some gradients 20-40x
-     slower inside a loop body than outside) doing the forward pass and both
-     gradients (a second order one too where the site has order 2), in
+     doing two iterations of the forward pass and both gradients, inside a
+     `lax.scan` when the iteration runs in one (`steps_per_dispatch` > 1:
+     XLA:CPU runs some gradients 20-40x slower inside a loop body than
+     outside), else unrolled (where XLA's own convolution gradients are
+     fast: SRResNet's 3x3 and 9x9 layers); the two are cached apart (a second order one too where the site has order 2), in
      alternating rounds (`measure`); the rule's form wins unless another is
      faster by MARGIN. A form that wins alone is then tried in the whole
      iteration (`fn` compiled and run against the current choices) and kept
@@ -57,7 +59,9 @@ import numpy as np
 
 BUDGET_ENV = 'JAXGAN_CONV_TUNING_S'
 DEFAULT_BUDGET_S = 60.0
-CACHE_VERSION = 1
+# 2: the entries of iterations outside a loop timed outside one (1 timed
+# every site inside a lax.scan, against XLA's convolutions).
+CACHE_VERSION = 2
 # The rule's form is kept unless another is faster by more than this share:
 # run-to-run noise on a busy 2-core host is 5-20%, and a choice that flips
 # between starts would change the compiled program for nothing.
@@ -173,8 +177,13 @@ def _stale(site: Site, entry: dict) -> bool:
   return bool(entry.get('ms')) and set(entry['ms']) != set(candidates(site))
 
 
-def _cached_form(site: Site) -> str | None:
-  entry = _cached().get(site.key, {})
+def cache_key(site: Site, looped: bool) -> str:
+  """The site's cache entry: timed inside a loop body or not."""
+  return site.key + (':loop' if looped else '')
+
+
+def _cached_form(site: Site, looped: bool = False) -> str | None:
+  entry = _cached().get(cache_key(site, looped), {})
   return None if _stale(site, entry) else entry.get('form')
 
 
@@ -186,7 +195,10 @@ def choose(site: Site) -> str:
   form = _TABLE.get(site.key)
   # Several processes take only process 0's table (`prepare`): each must
   # compile the same program.
-  if form is None and budget_s() > 0 and jax.process_count() == 1:
+  # While `prepare` records, the cache is its to read (its entries differ
+  # for iterations inside a loop).
+  if (form is None and not _RECORDING and budget_s() > 0 and
+      jax.process_count() == 1):
     form = _cached_form(site)
     if form is not None:
       _TABLE[site.key] = form
@@ -301,9 +313,9 @@ def _write_cache(path: str, new: dict[str, dict]):
 # --- Measurement. ---
 
 
-def _benchmark(form, site: Site):
-  """A compiled two-iteration scan of the form's forward pass and gradients,
-  and its arguments."""
+def _benchmark(form, site: Site, looped: bool = False):
+  """Two iterations of the form's forward pass and gradients, compiled (a
+  `lax.scan` if `looped`, else unrolled), and its arguments."""
   dtype = jnp.dtype(site.dtype)
   kernel_shape = (site.kernel_size, site.kernel_size, site.shape[-1],
                   site.features)
@@ -326,8 +338,13 @@ def _benchmark(form, site: Site):
     return (x - 1e-3 * gx, k - 1e-3 * gk, ct), None
 
   def run(x, k, ct):
-    (x, k, _), _ = jax.lax.scan(iteration, (x, k, ct), None, length=2)
-    return x, k
+    carry = (x, k, ct)
+    if looped:
+      carry, _ = jax.lax.scan(iteration, carry, None, length=2)
+    else:
+      for _ in range(2):
+        carry, _ = iteration(carry, None)
+    return carry[:2]
 
   rng = np.random.default_rng(0)
   args = (jnp.asarray(rng.normal(size=site.shape) * 0.1, dtype),
@@ -342,12 +359,13 @@ def _seconds(compiled, args) -> float:
   return time.perf_counter() - start
 
 
-def measure(site: Site) -> dict:
+def measure(site: Site, looped: bool = False) -> dict:
   """{'alone': the fastest form of the site alone, 'ms': {form: its best
-  milliseconds}}: the rule's form unless another is faster by MARGIN."""
+  milliseconds}}: the rule's form unless another is faster by MARGIN.
+  `looped`: timed inside a loop body, as an iteration of a `lax.scan`."""
   compiled, best = {}, {}
   for name in candidates(site):
-    compiled[name] = _benchmark(build(site, name), site)
+    compiled[name] = _benchmark(build(site, name), site, looped)
     best[name] = _seconds(*compiled[name])  # Warm-up: an upper bound.
   # Some forms run 20-100x slower than the others inside a loop body (XLA's
   # own convolution gradients, at some shapes): no more calls for them.
@@ -404,7 +422,8 @@ def _race(current, candidate, args, calls: int = 4):
   return best
 
 
-def prepare(fn, *args, budget: float | None = None) -> Report:
+def prepare(fn, *args, budget: float | None = None,
+            looped: bool = False) -> Report:
   """Chooses the form of every convolution that `fn(*args)` traces.
 
   Call before `fn` is compiled for real: the compiled program then takes
@@ -418,6 +437,9 @@ def prepare(fn, *args, budget: float | None = None) -> Report:
   and on the Zen 5 of benchmarks/README.md the forms that won alone made
   dcgan64's and wgan_gp32's iterations 11% and 30% slower. All of it within
   the budget; what is left keeps the rule's form this run.
+
+  `looped`: `fn` runs its iterations in a `lax.scan`, so each site is
+  timed (and cached) inside one.
 
   Under several processes nothing is timed (a trial of the whole iteration
   would need every process): process 0's cached choices, else the rules,
@@ -436,33 +458,35 @@ def prepare(fn, *args, budget: float | None = None) -> Report:
     left = lambda: budget - (time.perf_counter() - start)  # pylint: disable=unnecessary-lambda-assignment
     new, proposals = {}, []
     for site in sorted(sites.values(), key=lambda s: -s.flops()):
-      key = site.key
-      if key not in _TABLE and _cached_form(site):
-        _TABLE[key] = _cached_form(site)
+      key, ckey = site.key, cache_key(site, looped)
+      if key not in _TABLE and _cached_form(site, looped):
+        _TABLE[key] = _cached_form(site, looped)
       if key in _TABLE:
         report.cached.append(key)
         continue
       _TABLE[key] = rule(site)  # Until decided.
       if not single:
         continue
-      entry = None if _stale(site, entries.get(key, {})) else entries.get(key)
+      entry = entries.get(ckey)
+      entry = None if _stale(site, entry or {}) else entry
       if entry is None and left() > 0 and candidates(site):
-        entry = measure(site)
+        entry = measure(site, looped)
         report.timed.append(key)
         logging.info('Convolution %s timed alone: %s', key, entry['ms'])
       if entry is None:
         report.ruled.append(key)
       elif entry['alone'] == rule(site):
-        new[key] = dict(entry, form=entry['alone'])
+        new[ckey] = dict(entry, form=entry['alone'])
       else:
-        new[key] = entry
+        new[ckey] = entry
         ms = entry['ms']
         proposals.append((ms[rule(site)] - ms[entry['alone']], site))
     if proposals:
       proposals.sort(key=lambda p: -p[0])
       current = None
       for _, site in proposals:
-        key, form = site.key, new[site.key]['alone']
+        key, ckey = site.key, cache_key(site, looped)
+        form = new[ckey]['alone']
         if left() <= 0:
           report.ruled.append(key)
           continue
@@ -485,11 +509,11 @@ def prepare(fn, *args, budget: float | None = None) -> Report:
           current = candidate
         else:
           _TABLE[key] = rule(site)
-        new[key]['form'] = _TABLE[key]
-        new[key]['step_s'] = {'rule': round(before, 5), form: round(after, 5)}
+        new[ckey]['form'] = _TABLE[key]
+        new[ckey]['step_s'] = {'rule': round(before, 5),
+                               form: round(after, 5)}
     for key in report.ruled:  # Undecided: the next start goes on.
-      if key in new:
-        new[key].pop('form', None)
+      new.get(cache_key(sites[key], looped), {}).pop('form', None)
     if new:
       try:
         _write_cache(cache_path(), new)
