@@ -8,8 +8,8 @@ Each prints one JSON object: the median seconds of the gradient of sum(y^2)
 with respect to the input and the kernel, at the workload's batch, for each
 layer's shapes (benchmarks/README.md has the results): for jaxgan every form of
 `conv_forms` ('xla' is XLA's own convolution), plus the rules' choice and
-the one measured in training's context (`conv_forms.measure`, a two-step
-scan); for PyTorch its layer. Only the framework named is imported.
+the one measured in training's context (`conv_forms.measure`, two
+unrolled steps); for PyTorch its layer. Only the framework named is imported.
 """
 
 import json
