@@ -80,11 +80,11 @@ def define_flags():
   flags.DEFINE_enum('method', 'model', ['model', 'bicubic'], 'sr: the run '
                     "in --workdir, or MATLAB's bicubic upscaling (the "
                     'baseline, no workdir).')
-  flags.DEFINE_string('interpolate_from', None, 'sr: ESRGAN\'s network '
-                      'interpolation, (1 - alpha) x this run\'s generator '
+  flags.DEFINE_string('interpolate_from', None, 'sr: network '
+                      'interpolation (Wang et al. 2018), (1 - alpha) x this run\'s generator '
                       '(the PSNR-oriented one) + alpha x --workdir\'s.')
   flags.DEFINE_float('alpha', 0.8, 'sr: the interpolation weight of '
-                     '--workdir (ESRGAN: 0.8).')
+                     '--workdir (0.8 in Wang et al. 2018).')
 
 
 CLASSIFIER_DATASETS = ('mnist', 'fashion_mnist')

@@ -66,7 +66,7 @@ def non_saturating_generator_loss(fake_logits: Array) -> Array:
 
 def relativistic_average_discriminator_loss(real_logits: Array,
                                             fake_logits: Array) -> Array:
-  """RaGAN's D loss as ESRGAN trains it (Wang et al. 2018, eq. 2, halved as
+  """RaGAN's D loss as Wang et al. 2018 train it (eq. 2, halved as
   in the authors' code): D_Ra(a, b) = sigmoid(C(a) - E[C(b)]),
 
     L_D = (BCE(C(x_r) - E[C(x_f)], 1) + BCE(C(x_f) - E[C(x_r)], 0)) / 2.
@@ -78,7 +78,7 @@ def relativistic_average_discriminator_loss(real_logits: Array,
 
 def relativistic_average_generator_loss(fake_logits: Array,
                                         real_logits: Array) -> Array:
-  """RaGAN's G loss (ESRGAN eq. 3, halved as the authors'): the symmetric
+  """RaGAN's G loss (Wang et al. 2018, eq. 3, halved as the authors'): the symmetric
   form, so G also gets gradients from the real data's term,
 
     L_G = (BCE(C(x_r) - E[C(x_f)], 0) + BCE(C(x_f) - E[C(x_r)], 1)) / 2.

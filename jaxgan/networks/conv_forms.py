@@ -459,8 +459,9 @@ def prepare(fn, *args, budget: float | None = None,
     new, proposals = {}, []
     for site in sorted(sites.values(), key=lambda s: -s.flops()):
       key, ckey = site.key, cache_key(site, looped)
-      if key not in _TABLE and _cached_form(site, looped):
-        _TABLE[key] = _cached_form(site, looped)
+      cached = None if key in _TABLE else _cached_form(site, looped)
+      if cached:
+        _TABLE[key] = cached
       if key in _TABLE:
         report.cached.append(key)
         continue

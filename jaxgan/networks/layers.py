@@ -478,8 +478,8 @@ _wide_upconv.defvjp(_wide_upconv_fwd, _wide_upconv_bwd)
 
 class PatchConv(nn.Module):
   """k x k convolution with padding `padding` and stride `stride` (PyTorch's
-  Conv2d(k, s, p)): the PatchGAN's last two layers, SRResNet's 3x3 and 9x9
-  layers, the SRGAN discriminator's 3x3 stride-2 ones.
+  Conv2d(k, s, p)): the PatchGAN's last two layers, the 3x3 and 9x9 layers
+  of Ledig et al. 2017's generator and its discriminator's stride-2 ones.
 
   Parameters `kernel` (k, k, in, features) and `bias`, as `nn.Conv`.
   impl='conv' is XLA's convolution; the CPU form 'im2col' gathers the k * k
