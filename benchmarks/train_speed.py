@@ -56,8 +56,9 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from configs import dcgan, gan_mlp, pix2pix, srgan, wgan_gp
+from configs import context_encoder, dcgan, gan_mlp, pix2pix, srgan, wgan_gp
 from jaxgan import families
+from jaxgan import inpainting
 from jaxgan import input_pipeline
 from jaxgan import train
 from jaxgan import writers
@@ -137,7 +138,19 @@ WORKLOADS = {
     # shape is the HR crop's, the LR source is made from it in the step.
     'srgan96': Workload('paired', lambda: srgan.get_config('srgan'),
                         (96, 96, 3), 16, None, 5, 'srgan96'),
+    # Pathak et al.'s context encoder as the reference's context_encoder128:
+    # 128x128, the 64x64 centre hole and patch (overlap 0), batch 16.
+    'context_encoder128': Workload('paired', lambda: _context_encoder_config(),  # pylint: disable=unnecessary-lambda
+                                   (128, 128, 3), 16, None, 5,
+                                   'context_encoder128'),
 }
+
+
+def _context_encoder_config():
+  config = context_encoder.get_config('authors128')
+  config.data.hole_size = 64
+  config.data.overlap = 0
+  return config
 
 
 def workload_config(name: str, conv_impl='auto', dtype='float32',
@@ -158,6 +171,8 @@ def workload_config(name: str, conv_impl='auto', dtype='float32',
   if config.data.name == 'super_resolution':
     lr = size // config.data.scale
     source = (lr, lr, w.shape[-1])
+  elif config.data.name == 'inpainting':
+    config.data.load_size = size
   else:
     config.data.load_size = size * 286 // 256
   return config, {'source': source, 'target': w.shape,
@@ -232,6 +247,8 @@ def model_flops(name: str) -> dict:
     f_g = forward_flops(
         lambda p, s, x: family.generate(p, s, x, train=False)[0],
         state.g_params, state.g_state, source)
+    if config.data.name == 'inpainting':  # D sees the predicted patch.
+      target = inpainting.region(config.data, target)
     f_d = forward_flops(
         lambda p, s, x, y: family.discriminate(p, s, x, y)[0],
         state.d_params, state.d_state, source, target)
@@ -291,6 +308,7 @@ def _paired_data(config, folder):
   read by the family's own input pipeline (resize, crop, flip)."""
   config = copy.deepcopy(config)
   sr = config.data.name == 'super_resolution'
+  single = sr or config.data.name == 'inpainting'  # Images, not A|B pairs.
   # Super-resolution crops HR images (BSD100's are 481x321).
   size = 4 * config.data.crop_size // 3 if sr else config.data.load_size
   train_dir = pathlib.Path(folder) / 'train'
@@ -298,8 +316,8 @@ def _paired_data(config, folder):
   rng = np.random.default_rng(0)
   for i in range(PAIRED_EXAMPLES):
     writers.save_image(str(train_dir / f'{i:03d}.png'),
-                       rng.integers(0, 256, (size, (1 if sr else 2) * size,
-                                             3), np.uint8))
+                       rng.integers(0, 256, (size, (1 if single else 2) *
+                                             size, 3), np.uint8))
   config.data.data_dir = str(train_dir if sr else folder)
   config.data.eval_set = ''
   return families.get('paired').create_data(config)
@@ -321,8 +339,10 @@ class JaxganRun:
     batch = self.config.train.batch_size
     if self.family == 'gan':
       shapes = {'image': (self.config.train.n_critic, batch) + self.spec}
-    else:
-      shapes = {k: (batch,) + self.spec[k] for k in ('source', 'target')}
+    else:  # Inpainting's batches hold the images alone.
+      keys = (('target',) if self.config.data.name == 'inpainting' else
+              ('source', 'target'))
+      shapes = {k: (batch,) + self.spec[k] for k in keys}
     self.batches = [{k: rng.integers(0, 256, v, np.uint8)
                      for k, v in shapes.items()} for _ in range(self.k)]
     start = time.perf_counter()

@@ -10,6 +10,10 @@ r"""Evaluation commands: reference statistics, metrics of a run, the networks.
       --num=10000 [--step=N] [--ema]
   # FID/KID/precision/recall between two saved statistics files.
   python -m jaxgan.evaluate compare --ref=a.npz --other=b.npz
+  # Inpainting: the hole's L1/L2/PSNR and the FID (jaxgan/inpaint_eval.py),
+  # of a run or of a classical baseline on the run's images and masks.
+  python -m jaxgan.evaluate inpaint --workdir=runs/ce_cifar10 [--fid] \
+      [--method=mean_fill|biharmonic] [--num=N]
   # Super-resolution: PSNR/SSIM on Y of a benchmark set (jaxgan/sr_eval.py),
   # of a run or of the bicubic baseline; the SR images are saved beside it.
   python -m jaxgan.evaluate sr --workdir=runs/srresnet --set=set5 --scale=4
@@ -77,9 +81,13 @@ def define_flags():
   flags.DEFINE_integer('scale', 4, 'sr: the upscaling factor.')
   flags.DEFINE_string('sr_dir', 'data/sr', 'sr: where the SelfExSR '
                       'benchmark archives are extracted.')
-  flags.DEFINE_enum('method', 'model', ['model', 'bicubic'], 'sr: the run '
-                    "in --workdir, or MATLAB's bicubic upscaling (the "
-                    'baseline, no workdir).')
+  flags.DEFINE_enum('method', 'model',
+                    ['model', 'bicubic', 'mean_fill', 'biharmonic'],
+                    "sr: the run in --workdir, or MATLAB's bicubic upscaling "
+                    '(the baseline, no workdir); inpaint: the run, or a '
+                    'classical fill of its images and masks.')
+  flags.DEFINE_bool('fid', False, 'inpaint: also the Inception FID of the '
+                    'completed images against the originals.')
   flags.DEFINE_string('interpolate_from', None, 'sr: network '
                       'interpolation (Wang et al. 2018), (1 - alpha) x this run\'s generator '
                       '(the PSNR-oriented one) + alpha x --workdir\'s.')
@@ -615,7 +623,54 @@ def command_sr():
                                                             'result.json'))
 
 
+def command_inpaint():
+  from jaxgan import inpaint_eval  # pylint: disable=g-import-not-at-top
+  from jaxgan import paired_data  # pylint: disable=g-import-not-at-top
+  from jaxgan import translate  # pylint: disable=g-import-not-at-top
+  if not FLAGS.workdir:
+    raise app.UsageError('inpaint needs --workdir: the run (its images and '
+                         'masks score the baselines too)')
+  translator = translate.load(FLAGS.workdir, FLAGS.step, FLAGS.best)
+  config = translator.config
+  if config.data.name != 'inpainting':
+    raise errors.ConfigError(f'{FLAGS.workdir} is not an inpainting run '
+                             f'(data.name={config.data.name!r})')
+  if FLAGS.method == 'bicubic':
+    raise app.UsageError('inpaint: --method=model, mean_fill or biharmonic')
+  pairs = paired_data.InpaintData(config).eval_pairs(
+      FLAGS.num or config.eval.num_examples or None)
+  start = time.time()
+  if FLAGS.method == 'model':
+    completed = inpaint_eval.complete_all(translator, pairs)
+  else:
+    completed = inpaint_eval.baseline(FLAGS.method, pairs['target'],
+                                      pairs['holes'])
+  seconds = time.time() - start
+  fid_network = inception.FeatureNetwork() if FLAGS.fid else None
+  result = {'method': FLAGS.method, 'workdir': FLAGS.workdir,
+            'step': translator.step, 'mask': config.data.mask,
+            'hole_size': config.data.hole_size,
+            'images': f'{config.data.data_dir} (eval split)',
+            **inpaint_eval.score(completed, pairs, fid_network),
+            'seconds': round(seconds, 1)}
+  out = FLAGS.out or os.path.join(
+      FLAGS.workdir, 'eval', f'inpaint_{FLAGS.method}_step{translator.step}'
+      f'_n{len(completed)}')
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, 'result.json'), 'w') as f:
+    json.dump(result, f, indent=1)
+  columns = [pairs['source'], completed, pairs['target']]
+  if FLAGS.method == 'model':  # masked | biharmonic | jaxgan | original
+    columns.insert(1, inpaint_eval.baseline('biharmonic', pairs['target'][:8],
+                                            pairs['holes'][:8]))
+  writers.save_image(os.path.join(out, 'grid.png'),
+                     inpaint_eval.comparison_grid(columns, 8))
+  print(json.dumps(result, indent=1))
+  logging.info('Wrote %s and grid.png', os.path.join(out, 'result.json'))
+
+
 COMMANDS = {'stats': command_stats, 'run': command_run, 'sr': command_sr,
+            'inpaint': command_inpaint,
             'compare': command_compare,
             'train-classifier': command_train_classifier,
             'convert-inception': command_convert_inception}

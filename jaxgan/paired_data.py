@@ -109,6 +109,8 @@ def make_pair(image: np.ndarray, kind: str, path, direction='AtoB',
   if kind == 'aligned':
     a, b = split_aligned(image, path)
     return (a, b) if direction == 'AtoB' else (b, a)
+  if kind == 'inpainting':  # The source is made on the device (a hole).
+    return image, image
   if kind == 'colorize':
     if image.shape[-1] != 3:
       raise input_pipeline.DataError(
@@ -305,3 +307,40 @@ class PairedData:
 
 def steps_per_epoch(batch_size: int, num_examples: int) -> int:
   return math.ceil(num_examples / batch_size)
+
+
+class InpaintData(PairedData):
+  """Images for inpainting: training batches hold the targets alone (the
+  masked source is made on the device, `jaxgan/inpainting.py`); evaluation
+  pairs add each image's fixed mask and the masked source."""
+
+  def __init__(self, config):
+    from jaxgan import inpainting  # pylint: disable=g-import-not-at-top
+    super().__init__(config)
+    height, width = self.crop_hw
+    if height != width:
+      raise errors.ConfigError(
+          f'inpainting trains on square images, and these load at {height}x'
+          f'{width}: use --config.data.preprocess=resize_and_crop')
+    inpainting.validate(config.data, height)
+    self.name = f'inpainting:{config.data.data_dir}'
+
+  def batch(self, step: int, process_index: int = 0,
+            process_count: int = 1) -> dict[str, np.ndarray]:
+    return {'target': super().batch(step, process_index,
+                                    process_count)['target']}
+
+  def eval_pairs(self, num: int | None = None,
+                 split: Split | None = None) -> dict[str, np.ndarray]:
+    """{'source': masked, 'target', 'holes': (N, S, S, 1) uint8}: image i of
+    the split always gets the mask of (seed, i)."""
+    from jaxgan import inpainting  # pylint: disable=g-import-not-at-top
+    split = split or self.eval
+    pairs = super().eval_pairs(num, split)
+    rows = input_pipeline.spread_rows(len(split.paths), num)
+    size = pairs['target'].shape[1]
+    holes = inpainting.eval_holes(self.config.data, self.config.seed,
+                                  len(split.paths), size)[rows]
+    return {'target': pairs['target'], 'holes': holes,
+            'source': inpainting.masked_uint8(self.config.data,
+                                              pairs['target'], holes)}

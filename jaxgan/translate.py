@@ -14,6 +14,17 @@ side, translated, and cropped back, so the output has the input's size; the
 U-Net is fully convolutional, and a larger input only widens its bottleneck.
 Writes OUT/NAME.png (the output) and OUT/grid_NAME.png (input | output
 [| target]); prints one line per image.
+
+An inpainting run (the context encoder) fills holes instead:
+
+  python -m jaxgan.translate --workdir=runs/ce_orl --input=photo.png \
+      --mask=hole.png --out=filled
+
+`--mask` is an image of the input's size whose white (> 127) pixels are the
+hole (or `--mask=run`: the run's own mask, e.g. its centre square). The
+network works at its training size: image and mask are resized to it, the
+hole is filled there, and the fill is resized back into the hole of the
+original, whose known pixels are kept as they are.
 """
 
 import dataclasses
@@ -24,6 +35,7 @@ from absl import flags
 from absl import logging
 import jax
 import numpy as np
+from PIL import Image
 
 from jaxgan import checkpoints
 from jaxgan import cli
@@ -45,6 +57,9 @@ def define_flags():
   flags.DEFINE_bool('best', False, 'From WORKDIR/checkpoints_best.')
   flags.DEFINE_bool('pairs', False, 'Make (source, target) from each input '
                     'as training did (grey, edges, or the A|B halves).')
+  flags.DEFINE_string('mask', None, 'Inpainting runs: a mask image of the '
+                      "input's size (white = hole), or 'run' for the run's "
+                      'own mask.')
 
 
 @dataclasses.dataclass
@@ -69,6 +84,27 @@ class Translator:
 
   def __post_init__(self):
     self._predict = jax.jit(self.family.predict)
+
+  def complete(self, sources: np.ndarray, holes: np.ndarray) -> np.ndarray:
+    """Inpainting: uint8 images (B, S, S, C) at the training size with
+    their holes (B, S, S, 1) -> the completed images in [-1, 1]."""
+    from jaxgan import inpainting  # pylint: disable=g-import-not-at-top
+    masked = inpainting.masked_uint8(self.config.data, sources, holes)
+    return np.asarray(self._predict(self.state, {'source': masked,
+                                                 'holes': holes}))
+
+  def inpaint(self, image: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """One uint8 image (H, W, C) of any size and its bool hole (H, W) ->
+    the uint8 image with the hole filled."""
+    size = self.meta['sample_shape'][0]
+    small = paired_data._resize(image, size, size)  # pylint: disable=protected-access
+    small_hole = np.asarray(Image.fromarray(
+        hole.astype(np.uint8) * 255).resize((size, size),
+                                            Image.NEAREST)) > 127
+    filled = inception_uint8(self.complete(
+        small[None], small_hole[None, ..., None].astype(np.uint8))[0])
+    back = paired_data._resize(filled, image.shape[1], image.shape[0])  # pylint: disable=protected-access
+    return np.where(hole[..., None], back, image).astype(np.uint8)
 
   def translate(self, image: np.ndarray) -> np.ndarray:
     """One uint8 source (H, W, C) of any size -> output (H, W, C') in
@@ -130,6 +166,36 @@ def source_of(translator: Translator, path, make_pairs: bool):
   return image, None
 
 
+def inception_uint8(images) -> np.ndarray:
+  return np.clip(np.rint((np.asarray(images) + 1) * 127.5), 0,
+                 255).astype(np.uint8)
+
+
+def hole_of(translator: Translator, mask: str, image: np.ndarray):
+  """The bool (H, W) hole for `image` from --mask."""
+  from jaxgan import inpainting  # pylint: disable=g-import-not-at-top
+  height, width = image.shape[:2]
+  if mask == 'run':
+    size = translator.meta['sample_shape'][0]
+    hole = inpainting.eval_holes(translator.config.data,
+                                 translator.config.seed, 1, size)[0, ..., 0]
+    return np.asarray(Image.fromarray(hole * 255).resize(
+        (width, height), Image.NEAREST)) > 127
+  try:
+    hole = paired_data._read(mask, 'L')[..., 0] > 127  # pylint: disable=protected-access
+  except (OSError, ValueError, SyntaxError) as e:
+    raise errors.MissingFileError(f'--mask={mask} is not a readable image '
+                                  f'({e})') from None
+  if hole.shape != (height, width):
+    raise errors.ConfigError(
+        f'--mask={mask} is {hole.shape[1]}x{hole.shape[0]} but the image is '
+        f'{width}x{height}: give a mask of the image\'s size (white = hole), '
+        "or --mask=run for the run's own mask")
+  if not hole.any():
+    raise errors.ConfigError(f'--mask={mask} has no white (hole) pixels')
+  return hole
+
+
 def inputs_of(path) -> list[pathlib.Path]:
   path = pathlib.Path(path)
   if path.is_file():
@@ -146,8 +212,32 @@ def inputs_of(path) -> list[pathlib.Path]:
 def main(argv):
   del argv
   translator = load(FLAGS.workdir, FLAGS.step, FLAGS.best)
+  inpainting_run = translator.config.data.name == 'inpainting'
+  if inpainting_run and not FLAGS.mask:
+    raise errors.ConfigError(
+        f'{FLAGS.workdir} is an inpainting run: pass --mask=IMAGE (white = '
+        "the hole, the input's size) or --mask=run")
   os.makedirs(FLAGS.out, exist_ok=True)
   for path in inputs_of(FLAGS.input):
+    if inpainting_run:
+      channels = translator.meta['sample_shape'][-1]
+      try:
+        image = paired_data._read(path, 'L' if channels == 1 else 'RGB')  # pylint: disable=protected-access
+      except (OSError, ValueError, SyntaxError) as e:
+        logging.warning('Skipped %s: %s', path, e)
+        continue
+      hole = hole_of(translator, FLAGS.mask, image)
+      filled = translator.inpaint(image, hole)
+      writers.save_image(os.path.join(FLAGS.out, f'{path.stem}.png'),
+                         filled[..., 0] if channels == 1 else filled)
+      masked = np.where(hole[..., None], 255, image).astype(np.uint8)
+      writers.save_image(
+          os.path.join(FLAGS.out, f'grid_{path.stem}.png'),
+          paired.translation_grid(masked[None], filled[None], image[None]))
+      print(f'{path} ({image.shape[1]}x{image.shape[0]}, '
+            f'{int(hole.sum())} hole pixels) -> '
+            f'{os.path.join(FLAGS.out, path.stem + ".png")}')
+      continue
     try:
       source, target = source_of(translator, path, FLAGS.pairs)
     except (OSError, ValueError, SyntaxError) as e:

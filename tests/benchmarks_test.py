@@ -59,6 +59,26 @@ def test_pix2pix_flops_count_what_pytorch_counts():
              (3 * 2 * b * (encoder + decoder) + 8 * d)) < 1
 
 
+def test_context_encoder_flops_count_what_pytorch_counts():
+  # train.lua's netG / netD at 128x128 with the 64x64 centre patch, batch
+  # 16, as torch_translation_bench.py --model context_encoder128 counts
+  # them: a strided conv output pixels x 16 taps x C_in x C_out, a
+  # transposed one input pixels x 16 x C_in x C_out, the 4x4 valid
+  # bottleneck (and the 1x1 -> 4x4 one) 16 x 512 x 4000.
+  b = 16
+  encoder = (64 * 64 * 16 * 3 * 64 + 32 * 32 * 16 * 64 * 64 +
+             16 * 16 * 16 * 64 * 128 + 8 * 8 * 16 * 128 * 256 +
+             4 * 4 * 16 * 256 * 512 + 16 * 512 * 4000)
+  decoder = (16 * 4000 * 512 + 4 * 4 * 16 * 512 * 256 +
+             8 * 8 * 16 * 256 * 128 + 16 * 16 * 16 * 128 * 64 +
+             32 * 32 * 16 * 64 * 3)
+  d = (32 * 32 * 16 * 3 * 64 + 16 * 16 * 16 * 64 * 128 +
+       8 * 8 * 16 * 128 * 256 + 4 * 4 * 16 * 256 * 512 + 16 * 512)
+  flops = train_speed.model_flops('context_encoder128')
+  assert flops['fwd_gflop_G'] * 1e9 == 2 * b * (encoder + decoder)
+  assert flops['fwd_gflop_D'] * 1e9 == 2 * b * d
+
+
 def test_pix2pix_workload_runs_and_reads_its_pipeline():
   run = train_speed.JaxganRun('pix2pix32_b16', 'auto', 1, 'float32',
                               batch_size=2)

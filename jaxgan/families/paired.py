@@ -48,6 +48,7 @@ import optax
 
 from jaxgan import errors
 from jaxgan import imresize
+from jaxgan import inpainting
 from jaxgan import input_pipeline
 from jaxgan import losses
 from jaxgan import networks
@@ -72,21 +73,36 @@ class PairedState:
   d_opt_state: Any
 
 
-def _given_source(config, batch, target):
-  del config, target
-  return input_pipeline.to_model_input(batch['source'])
+def _given_source(config, batch, target, step):
+  del config, target, step
+  return input_pipeline.to_model_input(batch['source']), {}
 
 
-def _bicubic_source(config, batch, target):
+def _bicubic_source(config, batch, target, step):
   """The LR input made from the HR crop on the device: MATLAB's bicubic
   downscale, rounded to uint8 levels as a saved LR image is."""
+  del batch, step
+  return imresize.resize_jax(target, 1.0 / config.data.scale,
+                             quantize=True), {}
+
+
+def _masked_source(config, batch, target, step):
+  """The image with a hole (each row's mask from (seed, step, row)),
+  filled with config.data.fill; the hole goes to the losses."""
   del batch
-  return imresize.resize_jax(target, 1.0 / config.data.scale, quantize=True)
+  keys = inpainting.example_keys(config.seed, step, target.shape[0])
+  hole = inpainting.holes(config.data, keys, target.shape[1])
+  return inpainting.masked(config.data, target, hole), {'hole': hole}
 
 
 def _translation_evaluator(config, data, workdir, write):
   from jaxgan import translation_eval  # pylint: disable=g-import-not-at-top
   return translation_eval.TranslationEvaluator(config, data, workdir, write)
+
+
+def _inpainting_evaluator(config, data, workdir, write):
+  from jaxgan import inpaint_eval  # pylint: disable=g-import-not-at-top
+  return inpaint_eval.InpaintingEvaluator(config, data, workdir, write)
 
 
 def _sr_evaluator(config, data, workdir, write):
@@ -98,7 +114,9 @@ def _sr_evaluator(config, data, workdir, write):
 class Task:
   """How one kind of pair (`config.data.name`) is made and judged."""
   data: Callable  # config -> the data (spec, batches, eval_pairs, ...)
-  source: Callable  # (config, batch, target in [-1, 1]) -> source in [-1, 1]
+  # (config, batch, target in [-1, 1], step) -> (source in [-1, 1], aux):
+  # aux {'hole': (B, H, W, 1)} for inpainting, else {}.
+  source: Callable
   evaluator: Callable  # (config, data, workdir, write) -> an evaluator
   generators: tuple  # the config.model.generator names that fit
 
@@ -106,16 +124,19 @@ class Task:
 _PIX2PIX = Task(paired_data.PairedData, _given_source, _translation_evaluator,
                 unet.UNETS)
 # Pairs read from files (pix2pix), or made on the device from the target
-# alone: super-resolution's LR input (later inpainting's masked image).
+# alone: super-resolution's LR input, inpainting's masked image.
 TASKS = {name: _PIX2PIX for name in paired_data.PAIRS}
 TASKS['super_resolution'] = Task(sr_data.HRData, _bicubic_source,
                                  _sr_evaluator, ('srresnet', 'rrdb'))
+TASKS['inpainting'] = Task(paired_data.InpaintData, _masked_source,
+                           _inpainting_evaluator, ('context_encoder',))
 
 
 def add_config(config: ml_collections.ConfigDict):
   """The paired family's config fields, with the authors' pix2pix defaults."""
   data = config.data
-  data.name = 'aligned'  # aligned | colorize | edges | super_resolution
+  # aligned | colorize | edges | super_resolution | inpainting
+  data.name = 'aligned'
   data.split = 'train'  # Sub-folder of data_dir ('' for data_dir itself).
   data.eval_split = 'test'  # Sub-folder for evaluation and sample grids.
   # Sub-folders (under the split folder) held out for evaluation instead.
@@ -135,6 +156,15 @@ def add_config(config: ml_collections.ConfigDict):
   data.pattern = '*'
   data.eval_set = ''
   data.sr_dir = 'data/sr'
+  # inpainting (jaxgan/inpainting.py): the mask (center | random_block |
+  # random_region), the hole's side, the overlap border's width, the hole's
+  # fill (grey levels R, G, B), random_region's grid and hole share.
+  data.mask = 'center'
+  data.hole_size = 16
+  data.overlap = 0
+  data.fill = inpainting.AUTHORS_FILL
+  data.region_res = 0.25
+  data.region_density = 0.25
 
   config.model = ml_collections.ConfigDict()
   # 'unet' (depth from data.crop_size) or unet_32 ... unet_256.
@@ -152,6 +182,7 @@ def add_config(config: ml_collections.ConfigDict):
   config.model.predict_train_mode = False
   config.model.num_blocks = 16  # srresnet: residual blocks; rrdb: RRDBs.
   config.model.rrdb_growth = 32  # rrdb: the dense blocks' growth channels.
+  config.model.bottleneck = 4000  # context_encoder: the bottleneck channels.
 
   config.loss = ml_collections.ConfigDict()
   # The adversarial loss (jaxgan.losses): the authors' 'vanilla' BCE is
@@ -168,6 +199,9 @@ def add_config(config: ml_collections.ConfigDict):
   config.loss.vgg_layer = (5, 4)
   config.loss.vgg_after_activation = True  # False: ESRGAN's, before ReLU.
   config.loss.d_loss_scale = 0.5
+  # inpainting: the content terms' weight on the overlap border (train.lua's
+  # overlapL2Weight); the hole's is 1.
+  config.loss.overlap_weight = 10.0
 
   train = config.train
   train.batch_size = 1
@@ -250,15 +284,22 @@ class Paired(base.Family):
         raise errors.ConfigError(
             'super-resolution\'s discriminator sees the HR image alone (its '
             'LR source is smaller): set config.model.d_conditional=False')
+    if data.name == 'inpainting' and m.d_conditional:
+      raise errors.ConfigError(
+          'the context encoder\'s discriminator sees the predicted patch '
+          'alone (as the authors\' conditionAdv=0): set '
+          'config.model.d_conditional=False')
     if m.norm not in ('batch', 'instance', 'none'):
       raise errors.ConfigError(f'config.model.norm={m.norm!r}: use batch, '
                                'instance or none')
     if loss.name not in losses.GAN_LOSSES:
       raise errors.ConfigError(f'unknown config.loss.name {loss.name!r}: use '
                                f'one of {sorted(losses.GAN_LOSSES)}')
-    if config.eval.metric not in ('l1', 'psnr', 'ssim', 'fid'):
+    metrics = (('l1', 'l2', 'psnr', 'fid') if data.name == 'inpainting' else
+               ('l1', 'psnr', 'ssim', 'fid'))
+    if config.eval.metric not in metrics:
       raise errors.ConfigError(f'config.eval.metric={config.eval.metric!r}: '
-                               'use l1, psnr, ssim or fid')
+                               f'use one of {metrics}')
     if config.eval.metric == 'fid' and not config.eval.fid:
       raise errors.ConfigError('config.eval.metric=fid needs '
                                'config.eval.fid=True')
@@ -350,6 +391,9 @@ class Paired(base.Family):
     source = jnp.zeros((2,) + tuple(self.spec['source']))
     target = jnp.zeros((2,) + tuple(self.spec['target']))
     g_vars = dict(self.generator.init(g_key, source, train=False))
+    if 'hole' in self.task.source(self.config, {'source': source}, target,
+                                  0)[1]:
+      target = inpainting.region(self.config.data, target)  # D's patch
     d_in = (jnp.concatenate([source, target], -1)
             if self.config.model.d_conditional else target)
     d_vars = dict(self.discriminator.init(d_key, d_in, train=False))
@@ -369,9 +413,23 @@ class Paired(base.Family):
     target = input_pipeline.to_model_input(batch['target'])
     if self.batch_sharding is not None:
       target = jax.lax.with_sharding_constraint(target, self.batch_sharding)
-    source = self.task.source(config, batch, target)
+    source, aux = self.task.source(config, batch, target, state.step)
     if self.batch_sharding is not None:
       source = jax.lax.with_sharding_constraint(source, self.batch_sharding)
+    # What G predicts of the target, the content terms' per-pixel weights
+    # (None: a plain mean) and what D sees of G's output: inpainting's
+    # patch around the hole, else the whole target and output.
+    real, weights, d_view = target, None, lambda fake: fake
+    if 'hole' in aux:
+      real = inpainting.region(config.data, target)
+      weights = inpainting.weights(config.data, loss_config, aux['hole'])
+      d_view = lambda fake: inpainting.compose(weights, fake, real)
+
+    def weighted_mean(error):
+      if weights is None:
+        return jnp.mean(error)
+      return jnp.sum(weights * error) / (
+          jnp.sum(weights > 0) * error.shape[-1])
     key = jax.random.fold_in(jax.random.key(config.seed), state.step)
     (fake, g_state), g_vjp = jax.vjp(
         lambda p: self.generate(p, state.g_state, source, key), state.g_params)
@@ -383,9 +441,9 @@ class Paired(base.Family):
     if adversarial:
       def d_loss(params):
         real_logits, d_state1 = self.discriminate(params, state.d_state,
-                                                  source, target)
+                                                  source, real)
         fake_logits, d_state2 = self.discriminate(
-            params, d_state1, source, jax.lax.stop_gradient(fake))
+            params, d_state1, source, jax.lax.stop_gradient(d_view(fake)))
         loss = loss_config.d_loss_scale * self.d_loss_fn(real_logits,
                                                          fake_logits)
         return loss, (d_state2, jnp.mean(real_logits), jnp.mean(fake_logits))
@@ -399,12 +457,12 @@ class Paired(base.Family):
                      d_grad_norm=optax.tree.norm(d_grads))
 
     def g_loss(fake):
-      l1 = jnp.mean(jnp.abs(target - fake))
+      l1 = weighted_mean(jnp.abs(real - fake))
       total = loss_config.l1_weight * l1
       out = {'g_l1': l1}
       if loss_config.mse_weight:
         # On [-1, 1] images; the paper's MSE is on them too (sec. 3.2).
-        mse = jnp.mean(jnp.square(target - fake))
+        mse = weighted_mean(jnp.square(real - fake))
         total = total + loss_config.mse_weight * mse
         out['g_mse'] = mse
       if self.vgg is not None:
@@ -414,10 +472,10 @@ class Paired(base.Family):
       new_d_state = d_state
       if adversarial:
         logits, new_d_state = self.discriminate(d_params, d_state, source,
-                                                fake)
+                                                d_view(fake))
         if self.relativistic:  # ESRGAN: D's real logits, no gradient to D.
           real_logits, new_d_state = self.discriminate(
-              d_params, new_d_state, source, target)
+              d_params, new_d_state, source, real)
           gan = self.g_loss_fn(logits, jax.lax.stop_gradient(real_logits))
         else:
           gan = self.g_loss_fn(logits)
@@ -453,10 +511,15 @@ class Paired(base.Family):
     source = input_pipeline.to_model_input(inputs['source'])
     if self.config.model.predict_train_mode:
       key = jax.random.key(self.config.seed + 7)
-      return self.generate(state.g_params, state.g_state, source, key,
-                           train=True)[0]
-    return self.generate(state.g_params, state.g_state, source,
-                         train=False)[0]
+      out = self.generate(state.g_params, state.g_state, source, key,
+                          train=True)[0]
+    else:
+      out = self.generate(state.g_params, state.g_state, source,
+                          train=False)[0]
+    if 'holes' in inputs:  # Inpainting: the completed image.
+      hole = jnp.asarray(inputs['holes'], jnp.float32)
+      return inpainting.complete(self.config.data, source, out, hole)
+    return out
 
   def sample_inputs(self, data, num):
     """The first `num` evaluation pairs (training pairs when there are

@@ -4,6 +4,7 @@ per architecture family, each registered by name (`registry`)."""
 import jax
 
 # Importing the architecture files registers their builders.
+from jaxgan.networks import context_encoder  # pylint: disable=unused-import
 from jaxgan.networks import dcgan  # pylint: disable=unused-import
 from jaxgan.networks import mlp  # pylint: disable=unused-import
 from jaxgan.networks import patchgan  # pylint: disable=unused-import
