@@ -659,10 +659,12 @@ def command_inpaint():
   os.makedirs(out, exist_ok=True)
   with open(os.path.join(out, 'result.json'), 'w') as f:
     json.dump(result, f, indent=1)
-  columns = [pairs['source'], completed, pairs['target']]
+  # Eight images spread over the set (its classes), one per row.
+  rows = input_pipeline.spread_rows(len(completed), 8)
+  columns = [pairs['source'][rows], completed[rows], pairs['target'][rows]]
   if FLAGS.method == 'model':  # masked | biharmonic | jaxgan | original
-    columns.insert(1, inpaint_eval.baseline('biharmonic', pairs['target'][:8],
-                                            pairs['holes'][:8]))
+    columns.insert(1, inpaint_eval.baseline(
+        'biharmonic', pairs['target'][rows], pairs['holes'][rows]))
   writers.save_image(os.path.join(out, 'grid.png'),
                      inpaint_eval.comparison_grid(columns, 8))
   print(json.dumps(result, indent=1))

@@ -293,3 +293,15 @@ def test_evaluate_inpaint_scores_the_run_and_the_baselines(tmp_path):
   assert results['biharmonic']['l2'] < results['mean_fill']['l2']
   grid = np.asarray(Image.open(tmp_path / 'model' / 'grid.png'))
   assert grid.shape[1] == 4 * 34 + 2  # masked | biharmonic | jaxgan | real
+  # README's table script: the same scores, all methods in one process.
+  done = subprocess.run(
+      [sys.executable, '-m', 'benchmarks.inpaint_table',
+       f'--workdir={tmp_path / "run"}', f'--out={tmp_path / "table.json"}'],
+      cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  rows = json.loads((tmp_path / 'table.json').read_text())
+  assert [r['method'] for r in rows] == ['model', 'mean_fill', 'biharmonic']
+  for row in rows:
+    for key in ('l1', 'l2', 'psnr'):
+      assert row[key] == pytest.approx(results[row['method']][key],
+                                       rel=1e-9)
