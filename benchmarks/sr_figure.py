@@ -20,14 +20,21 @@ from PIL import Image
 
 from jaxgan import sr_eval
 
-flags.DEFINE_string('out', 'docs/sr_crops.png', 'The PNG to write.')
-flags.DEFINE_list('columns', [], 'LABEL=FOLDER of saved SR outputs, in order.')
-flags.DEFINE_string('set', 'set5', 'The benchmark set (or folder) of the HR.')
-flags.DEFINE_integer('scale', 4, 'The upscaling factor.')
-flags.DEFINE_string('sr_dir', 'data/sr', 'Where the SelfExSR sets are.')
-flags.DEFINE_list('crops', [], 'IMAGE:TOP:LEFT windows, one row each.')
-flags.DEFINE_integer('size', 64, 'The window size in HR pixels.')
-flags.DEFINE_integer('zoom', 3, 'Each window is shown this many times.')
+
+def define_flags():
+  """Defined only when run as a program: importing claims no flag names."""
+  flags.DEFINE_string('out', 'docs/sr_crops.png', 'The PNG to write.')
+  flags.DEFINE_list('columns', [],
+                    'LABEL=FOLDER of saved SR outputs, in order.')
+  flags.DEFINE_string('set', 'set5',
+                      'The benchmark set (or folder) of the HR.')
+  flags.DEFINE_integer('scale', 4, 'The upscaling factor.')
+  flags.DEFINE_string('sr_dir', 'data/sr', 'Where the SelfExSR sets are.')
+  flags.DEFINE_list('crops', [], 'IMAGE:TOP:LEFT windows, one row each.')
+  flags.DEFINE_integer('size', 64, 'The window size in HR pixels.')
+  flags.DEFINE_integer('zoom', 3, 'Each window is shown this many times.')
+
+
 FLAGS = flags.FLAGS
 
 _GAP = 4
@@ -80,4 +87,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)

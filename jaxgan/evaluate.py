@@ -10,14 +10,8 @@ r"""Evaluation commands: reference statistics, metrics of a run, the networks.
       --num=10000 [--step=N] [--ema]
   # FID/KID/precision/recall between two saved statistics files.
   python -m jaxgan.evaluate compare --ref=a.npz --other=b.npz
-  # Inpainting: the hole's L1/L2/PSNR and the FID (jaxgan/inpaint_eval.py),
-  # of a run or of a classical baseline on the run's images and masks.
-  python -m jaxgan.evaluate inpaint --workdir=runs/ce_cifar10 [--fid] \
-      [--method=mean_fill|biharmonic] [--num=N]
-  # Super-resolution: PSNR/SSIM on Y of a benchmark set (jaxgan/sr_eval.py),
-  # of a run or of the bicubic baseline; the SR images are saved beside it.
-  python -m jaxgan.evaluate sr --workdir=runs/srresnet --set=set5 --scale=4
-  python -m jaxgan.evaluate sr --method=bicubic --set=set14 --scale=4
+  # The families' tasks add their own (jaxgan.families.COMMANDS, each
+  # documented in its module): the paired family's image-quality protocols.
 
 Every result carries its protocol: the network and its weights checksum, the
 sample counts, the dataset split and the resizing, so a number never travels
@@ -25,6 +19,7 @@ without what produced it.
 """
 
 import hashlib
+import importlib
 import io
 import json
 import os
@@ -39,6 +34,7 @@ import numpy as np
 from jaxgan import classifier
 from jaxgan import cli
 from jaxgan import errors
+from jaxgan import families
 from jaxgan import inception
 from jaxgan import input_pipeline
 from jaxgan import metrics
@@ -76,24 +72,10 @@ def define_flags():
                       'the registry) or a path (.pth, .pt or the .whl).')
   flags.DEFINE_bool('best', False, 'run: the best-FID checkpoint '
                     '(WORKDIR/checkpoints_best) instead of checkpoints/.')
-  flags.DEFINE_string('set', 'set5', 'sr: the benchmark set (set5, set14, '
-                      'bsd100 under --sr_dir) or a folder of HR images.')
-  flags.DEFINE_integer('scale', 4, 'sr: the upscaling factor.')
-  flags.DEFINE_string('sr_dir', 'data/sr', 'sr: where the SelfExSR '
-                      'benchmark archives are extracted.')
-  flags.DEFINE_enum('method', 'model',
-                    ['model', 'bicubic', 'mean_fill', 'biharmonic'],
-                    "sr: the run in --workdir, or MATLAB's bicubic upscaling "
-                    '(the baseline, no workdir); inpaint: the run, or a '
-                    'classical fill of its images and masks.')
-  flags.DEFINE_bool('fid', False, 'inpaint: also the Inception FID of the '
-                    'completed images against the originals.')
-  flags.DEFINE_string('interpolate_from', None, 'sr: network '
-                      'interpolation (Wang et al. 2018), (1 - alpha) x this run\'s generator '
-                      '(the PSNR-oriented one) + alpha x --workdir\'s.')
-  flags.DEFINE_float('alpha', 0.8, 'sr: the interpolation weight of '
-                     '--workdir (0.8 in Wang et al. 2018).')
-
+  flags.DEFINE_string('method', 'model', 'The run in --workdir, or a '
+                      'baseline the command names (its --help).')
+  for module in _task_commands().values():
+    module.define_flags()
 
 CLASSIFIER_DATASETS = ('mnist', 'fashion_mnist')
 # Epochs of the saved artifacts: MNIST passes 99% test accuracy after 5,
@@ -581,108 +563,30 @@ def command_convert_inception():
   print(json.dumps(network.protocol(), indent=1))
 
 
-def command_sr():
-  from jaxgan import sr_eval  # pylint: disable=g-import-not-at-top
-  from jaxgan import translate  # pylint: disable=g-import-not-at-top
-  scale = FLAGS.scale
-  eval_set = sr_eval.load_set(FLAGS.set, scale, FLAGS.sr_dir)
-  if FLAGS.method == 'bicubic':
-    upscale = lambda lr: sr_eval.bicubic(lr, scale)
-    out = FLAGS.out or os.path.join('runs', 'sr_bicubic',
-                                    f'{eval_set.name}_x{scale}')
-    source = {'method': 'bicubic (MATLAB imresize)'}
-  else:
-    if not FLAGS.workdir:
-      raise app.UsageError('sr needs --workdir (or --method=bicubic)')
-    translator = translate.load(FLAGS.workdir, FLAGS.step, FLAGS.best)
-    if FLAGS.interpolate_from:
-      translator = translate.interpolate(
-          translate.load(FLAGS.interpolate_from), translator, FLAGS.alpha)
-    data = translator.config.data
-    if data.name != 'super_resolution' or data.scale != scale:
-      raise errors.ConfigError(
-          f'{FLAGS.workdir} is not a x{scale} super-resolution run '
-          f'(data.name={data.name!r}, scale {data.get("scale")}): pass its '
-          'own --scale')
-    upscale = lambda lr: sr_eval.to_uint8(translator(lr[None])[0])
-    out = FLAGS.out or os.path.join(
-        FLAGS.workdir, 'eval', f'sr_{eval_set.name}_x{scale}_step'
-        f'{translator.step}{"_best" if FLAGS.best else ""}'
-        f'{f"_alpha{FLAGS.alpha:g}" if FLAGS.interpolate_from else ""}')
-    source = {'method': 'model', 'workdir': FLAGS.workdir,
-              'step': translator.step}
-    if FLAGS.interpolate_from:
-      source.update(interpolate_from=FLAGS.interpolate_from,
-                    alpha=FLAGS.alpha)
-  result = {**source, **sr_eval.evaluate_set(eval_set, upscale, out)}
-  with open(os.path.join(out, 'result.json'), 'w') as f:
-    json.dump(result, f, indent=1)
-  print(json.dumps({k: v for k, v in result.items() if k != 'images'},
-                   indent=1))
-  logging.info('Wrote %s (and the SR images)', os.path.join(out,
-                                                            'result.json'))
-
-
-def command_inpaint():
-  from jaxgan import inpaint_eval  # pylint: disable=g-import-not-at-top
-  from jaxgan import paired_data  # pylint: disable=g-import-not-at-top
-  from jaxgan import translate  # pylint: disable=g-import-not-at-top
-  if not FLAGS.workdir:
-    raise app.UsageError('inpaint needs --workdir: the run (its images and '
-                         'masks score the baselines too)')
-  translator = translate.load(FLAGS.workdir, FLAGS.step, FLAGS.best)
-  config = translator.config
-  if config.data.name != 'inpainting':
-    raise errors.ConfigError(f'{FLAGS.workdir} is not an inpainting run '
-                             f'(data.name={config.data.name!r})')
-  if FLAGS.method == 'bicubic':
-    raise app.UsageError('inpaint: --method=model, mean_fill or biharmonic')
-  pairs = paired_data.InpaintData(config).eval_pairs(
-      FLAGS.num or config.eval.num_examples or None)
-  start = time.time()
-  if FLAGS.method == 'model':
-    completed = inpaint_eval.complete_all(translator, pairs)
-  else:
-    completed = inpaint_eval.baseline(FLAGS.method, pairs['target'],
-                                      pairs['holes'])
-  seconds = time.time() - start
-  fid_network = inception.FeatureNetwork() if FLAGS.fid else None
-  result = {'method': FLAGS.method, 'workdir': FLAGS.workdir,
-            'step': translator.step, 'mask': config.data.mask,
-            'hole_size': config.data.hole_size,
-            'images': f'{config.data.data_dir} (eval split)',
-            **inpaint_eval.score(completed, pairs, fid_network),
-            'seconds': round(seconds, 1)}
-  out = FLAGS.out or os.path.join(
-      FLAGS.workdir, 'eval', f'inpaint_{FLAGS.method}_step{translator.step}'
-      f'_n{len(completed)}')
-  os.makedirs(out, exist_ok=True)
-  with open(os.path.join(out, 'result.json'), 'w') as f:
-    json.dump(result, f, indent=1)
-  # Eight images spread over the set (its classes), one per row.
-  rows = input_pipeline.spread_rows(len(completed), 8)
-  columns = [pairs['source'][rows], completed[rows], pairs['target'][rows]]
-  if FLAGS.method == 'model':  # masked | biharmonic | jaxgan | original
-    columns.insert(1, inpaint_eval.baseline(
-        'biharmonic', pairs['target'][rows], pairs['holes'][rows]))
-  writers.save_image(os.path.join(out, 'grid.png'),
-                     inpaint_eval.comparison_grid(columns, 8))
-  print(json.dumps(result, indent=1))
-  logging.info('Wrote %s and grid.png', os.path.join(out, 'result.json'))
-
-
-COMMANDS = {'stats': command_stats, 'run': command_run, 'sr': command_sr,
-            'inpaint': command_inpaint,
+COMMANDS = {'stats': command_stats, 'run': command_run,
             'compare': command_compare,
             'train-classifier': command_train_classifier,
             'convert-inception': command_convert_inception}
 
 
+
+
+def _task_commands() -> dict:
+  """The evaluation commands of the families' tasks (`families.COMMANDS`),
+  name -> module with define_flags() and command(flags)."""
+  return {name: importlib.import_module(module)
+          for name, module in families.COMMANDS.items()}
+
+
 def main(argv):
-  if len(argv) != 2 or argv[1] not in COMMANDS:
+  tasks = _task_commands()
+  if len(argv) != 2 or argv[1] not in {**COMMANDS, **tasks}:
     raise app.UsageError(f'Usage: python -m jaxgan.evaluate '
-                         f'{{{"|".join(COMMANDS)}}} --flags')
-  COMMANDS[argv[1]]()
+                         f'{{{"|".join([*COMMANDS, *tasks])}}} --flags')
+  if argv[1] in tasks:
+    tasks[argv[1]].command(FLAGS)
+  else:
+    COMMANDS[argv[1]]()
 
 
 if __name__ == '__main__':

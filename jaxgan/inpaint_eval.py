@@ -18,10 +18,20 @@ scikit-image's `inpaint_biharmonic` (classical PDE inpainting: the smooth
 surface through the known pixels around the hole).
 """
 
+import json
+import os
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
 import numpy as np
 
-from jaxgan import evaluate
+from jaxgan import errors
 from jaxgan import inception
+from jaxgan import input_pipeline
+from jaxgan import paired_data
+from jaxgan import translate
 from jaxgan import translation_eval
 from jaxgan import writers
 
@@ -67,44 +77,19 @@ def score(completed, pairs, fid_network=None, ref_stats=None) -> dict:
   result = {k: float(np.mean(v)) for k, v in per_image.items()}
   result['n'] = len(completed)
   if fid_network is not None:
-    if ref_stats is None:
-      ref_stats = translation_eval.target_stats(fid_network, pairs['target'])
-    other = evaluate.feature_stats(
-        fid_network, translation_eval._rgb_uint8(  # pylint: disable=protected-access
-            translation_eval.to_unit(completed)))
-    result['fid'] = float(evaluate.compare_features(ref_stats, other)['fid'])
+    result['fid'] = translation_eval.fid(fid_network, completed,
+                                         pairs['target'], ref_stats)
   return result
 
 
-class InpaintingEvaluator:
-  """The inpainting evaluation during training (config.eval_every)."""
+class InpaintingEvaluator(translation_eval.TranslationEvaluator):
+  """The inpainting evaluation during training (config.eval_every): the
+  metrics of the hole."""
+  HIGHER_IS_BETTER = HIGHER_IS_BETTER
+  INPUTS = ('source', 'holes')
 
-  def __init__(self, config, data, workdir: str, write: bool = True):
-    self.config = config
-    self.pairs = data.eval_pairs(config.eval.num_examples or None)
-    self.metric = config.eval.metric
-    self.primary = f'eval/{self.metric}'
-    self.higher_is_better = HIGHER_IS_BETTER[self.metric]
-    self.fid_network = self.ref_stats = None
-    if config.eval.fid:
-      self.fid_network = inception.FeatureNetwork()
-      self.ref_stats = translation_eval.target_stats(self.fid_network,
-                                                     self.pairs['target'])
-    self.history = evaluate.History(workdir, write)
-
-  def outputs(self, predict, chunk: int = 64) -> np.ndarray:
-    p = self.pairs
-    return np.concatenate([
-        np.asarray(predict({'source': p['source'][i:i + chunk],
-                            'holes': p['holes'][i:i + chunk]}))
-        for i in range(0, len(p['source']), chunk)])
-
-  def evaluate(self, step: int, predict) -> dict[str, float]:
-    result = score(self.outputs(predict), self.pairs, self.fid_network,
-                   self.ref_stats)
-    scalars = {f'eval/{k}': float(v) for k, v in result.items()}
-    self.history.record(step, scalars)
-    return scalars
+  def metrics(self, outputs) -> dict[str, float]:
+    return score(outputs, self.pairs, self.fid_network, self.ref_stats)
 
 
 def complete_all(translator, pairs, chunk: int = 64) -> np.ndarray:
@@ -116,11 +101,58 @@ def complete_all(translator, pairs, chunk: int = 64) -> np.ndarray:
   return np.concatenate(out)
 
 
-def comparison_grid(columns, num: int) -> np.ndarray:
-  """The first `num` rows of side-by-side uint8 image columns, one grid."""
-  columns = [translation_eval.to_unit(c[:num]) * 2 - 1 for c in columns]
-  channels = max(c.shape[-1] for c in columns)
-  columns = [np.repeat(c, channels, -1) if c.shape[-1] != channels else c
-             for c in columns]
-  rows = np.stack(columns, axis=1).reshape((-1,) + columns[0].shape[1:])
-  return writers.image_grid(rows, columns=len(columns))
+# --- python -m jaxgan.evaluate inpaint -------------------------------------
+#   python -m jaxgan.evaluate inpaint --workdir=runs/ce_cifar10 [--fid] \
+#       [--method=mean_fill|biharmonic] [--num=N]
+# The metrics of a run, or of a baseline on the run's own images and masks,
+# in result.json, and a grid (masked | biharmonic | jaxgan | original).
+
+
+def define_flags():
+  flags.DEFINE_bool('fid', False, 'inpaint: also the Inception FID of the '
+                    'completed images against the originals.')
+
+
+def command(FLAGS):  # pylint: disable=invalid-name
+  """inpaint: --method=model (the run) or one of BASELINES."""
+  if not FLAGS.workdir:
+    raise app.UsageError('inpaint needs --workdir: the run (its images and '
+                         'masks score the baselines too)')
+  if FLAGS.method not in ('model',) + BASELINES:
+    raise app.UsageError(f'inpaint: --method=model or one of {BASELINES}')
+  translator = translate.load(FLAGS.workdir, FLAGS.step, FLAGS.best)
+  config = translator.config
+  if config.data.name != 'inpainting':
+    raise errors.ConfigError(f'{FLAGS.workdir} is not an inpainting run '
+                             f'(data.name={config.data.name!r})')
+  pairs = paired_data.InpaintData(config).eval_pairs(
+      FLAGS.num or config.eval.num_examples or None)
+  start = time.time()
+  if FLAGS.method == 'model':
+    completed = complete_all(translator, pairs)
+  else:
+    completed = baseline(FLAGS.method, pairs['target'], pairs['holes'])
+  seconds = time.time() - start
+  fid_network = inception.FeatureNetwork() if FLAGS.fid else None
+  result = {'method': FLAGS.method, 'workdir': FLAGS.workdir,
+            'step': translator.step, 'mask': config.data.mask,
+            'hole_size': config.data.hole_size,
+            'images': f'{config.data.data_dir} (eval split)',
+            **score(completed, pairs, fid_network),
+            'seconds': round(seconds, 1)}
+  out = FLAGS.out or os.path.join(
+      FLAGS.workdir, 'eval', f'inpaint_{FLAGS.method}_step{translator.step}'
+      f'_n{len(completed)}')
+  os.makedirs(out, exist_ok=True)
+  with open(os.path.join(out, 'result.json'), 'w') as f:
+    json.dump(result, f, indent=1)
+  # Eight images spread over the set (its classes), one per row.
+  rows = input_pipeline.spread_rows(len(completed), 8)
+  columns = [pairs['source'][rows], completed[rows], pairs['target'][rows]]
+  if FLAGS.method == 'model':  # masked | biharmonic | jaxgan | original
+    columns.insert(1, baseline('biharmonic', pairs['target'][rows],
+                               pairs['holes'][rows]))
+  writers.save_image(os.path.join(out, 'grid.png'),
+                     writers.column_grid(columns))
+  print(json.dumps(result, indent=1))
+  logging.info('Wrote %s and grid.png', os.path.join(out, 'result.json'))

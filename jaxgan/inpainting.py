@@ -29,6 +29,7 @@ every known pixel and takes the generator's inside the hole (`complete`).
 import jax
 import jax.numpy as jnp
 import numpy as np
+from PIL import Image
 
 from jaxgan import errors
 
@@ -167,3 +168,28 @@ def complete(data, source: jax.Array, fake: jax.Array,
              hole: jax.Array) -> jax.Array:
   """The completed image: known pixels kept, G's inside the hole."""
   return jnp.where(hole > 0, paste(data, fake, source.shape[1]), source)
+
+
+def user_hole(config, size: int, mask: str, image: np.ndarray) -> np.ndarray:
+  """The bool (H, W) hole of a user's `image` (uint8 (H, W, C)): `mask` is
+  an image of the same size (white = the hole), or 'run' for the run's own
+  eval mask at its training `size`, resized to the image's."""
+  from jaxgan import paired_data  # pylint: disable=g-import-not-at-top
+  height, width = image.shape[:2]
+  if mask == 'run':
+    hole = eval_holes(config.data, config.seed, 1, size)[0, ..., 0]
+    return np.asarray(Image.fromarray(hole * 255).resize(
+        (width, height), Image.NEAREST)) > 127
+  try:
+    hole = paired_data._read(mask, 'L')[..., 0] > 127  # pylint: disable=protected-access
+  except (OSError, ValueError, SyntaxError) as e:
+    raise errors.MissingFileError(f'--mask={mask} is not a readable image '
+                                  f'({e})') from None
+  if hole.shape != (height, width):
+    raise errors.ConfigError(
+        f'--mask={mask} is {hole.shape[1]}x{hole.shape[0]} but the image is '
+        f'{width}x{height}: give a mask of the image\'s size (white = hole), '
+        "or --mask=run for the run's own mask")
+  if not hole.any():
+    raise errors.ConfigError(f'--mask={mask} has no white (hole) pixels')
+  return hole

@@ -449,7 +449,8 @@ def prefetched(make_batch, start_step: int = 0, prefetch: int = 2
     except Exception as e:  # pylint: disable=broad-except
       out.put(e)
 
-  thread = threading.Thread(target=produce, daemon=True)
+  thread = threading.Thread(target=produce, daemon=True,
+                            name='jaxgan-prefetch')
   thread.start()
   try:
     while True:
@@ -457,8 +458,9 @@ def prefetched(make_batch, start_step: int = 0, prefetch: int = 2
       if isinstance(item, Exception):
         raise item
       yield item
-  finally:
+  finally:  # Closed or collected: no producer outlives its consumer.
     stop.set()
+    thread.join(timeout=30)
 
 
 def to_model_input(x: jax.Array) -> jax.Array:

@@ -164,7 +164,9 @@ def load_split(paths, data, load_hw=None) -> Split:
     height, width = load_hw or load_size_of(source.shape, data.preprocess,
                                             data.load_size)
     sources.append(_resize(source, width, height))
-    targets.append(_resize(target, width, height))
+    # Inpainting's pair is the image twice: resized and held once.
+    targets.append(None if target is source else _resize(target, width,
+                                                          height))
     kept.append(path)
   if bad:
     logging.warning('Skipped %d unreadable image(s), e.g. %s (%s)', len(bad),
@@ -179,7 +181,9 @@ def load_split(paths, data, load_hw=None) -> Split:
         f'the images load at different sizes {sorted(shapes)[:3]}: use '
         "--config.data.preprocess=resize_and_crop (or scale_width_and_crop "
         'for images of one aspect)')
-  return Split(np.stack(sources), np.stack(targets), kept)
+  sources = np.stack(sources)
+  return Split(sources, sources if targets[0] is None else np.stack(targets),
+               kept)
 
 
 class PairedData:

@@ -21,13 +21,19 @@ table prints first (x4: Set5 28.42 dB / 0.8104).
 """
 
 import dataclasses
+import json
+import os
 import pathlib
 
+from absl import app
+from absl import flags
+from absl import logging
 import numpy as np
 from PIL import Image
 
 from jaxgan import errors
 from jaxgan import imresize
+from jaxgan import inception
 from jaxgan import input_pipeline
 
 # The SelfExSR release of the benchmark sets (../shared/data/sr-benchmarks,
@@ -176,15 +182,23 @@ def evaluate_set(eval_set: EvalSet, upscale, out_dir=None) -> dict:
                       f'{eval_set.scale}, LR by MATLAB bicubic imresize'}
 
 
-def to_uint8(output) -> np.ndarray:
-  """A generator's [-1, 1] output -> uint8, as saved to PNG."""
-  return np.clip(np.rint((np.asarray(output, np.float32) + 1) * 127.5), 0,
-                 255).astype(np.uint8)
-
-
-def model_upscale(predict):
-  """upscale(lr uint8 (h, w, C)) -> uint8 of a paired-family predict."""
-  return lambda lr: to_uint8(predict({'source': lr[None]})[0])
+def model_upscale(predict, channels: int):
+  """upscale(lr uint8 (h, w, C)) -> uint8 of a paired-family predict whose
+  network takes `channels`. A grey image (Set14 has two) goes to a colour
+  network as three equal channels and comes back as their mean: a grey
+  image, scored as its own Y as bicubic's is."""
+  def upscale(lr):
+    grey_in_colour = lr.shape[-1] == 1 and channels == 3
+    x = np.repeat(lr, 3, -1) if grey_in_colour else lr
+    if x.shape[-1] != channels:
+      raise errors.ConfigError(
+          f'the network takes {channels}-channel images and this one has '
+          f'{lr.shape[-1]}')
+    out = inception.to_uint8(predict({'source': x[None]})[0])
+    if grey_in_colour:
+      out = np.rint(out.mean(-1, keepdims=True)).astype(np.uint8)
+    return out
+  return upscale
 
 
 class SREvaluator:
@@ -197,6 +211,7 @@ class SREvaluator:
   def __init__(self, config, data, workdir: str, write: bool = True):
     from jaxgan import evaluate  # pylint: disable=g-import-not-at-top
     del config
+    self.channels = data.spec['source'][-1]
     if data.eval is None:
       raise errors.ConfigError(
           'config.eval_every needs an evaluation set: set '
@@ -205,7 +220,75 @@ class SREvaluator:
     self.history = evaluate.History(workdir, write)
 
   def evaluate(self, step: int, predict) -> dict[str, float]:
-    result = evaluate_set(self.eval_set, model_upscale(predict))
+    result = evaluate_set(self.eval_set,
+                          model_upscale(predict, self.channels))
     scalars = {'eval/psnr': result['psnr'], 'eval/ssim': result['ssim']}
     self.history.record(step, scalars)
     return scalars
+
+
+# --- python -m jaxgan.evaluate sr ------------------------------------------
+#   python -m jaxgan.evaluate sr --workdir=runs/srresnet --set=set5 --scale=4
+#   python -m jaxgan.evaluate sr --method=bicubic --set=set14 --scale=4
+# PSNR/SSIM on Y of a run or of the bicubic baseline; the SR images are
+# saved beside result.json.
+
+
+def define_flags():
+  flags.DEFINE_string('set', 'set5', 'sr: the benchmark set (set5, set14, '
+                      'bsd100 under --sr_dir) or a folder of HR images.')
+  flags.DEFINE_integer('scale', 4, 'sr: the upscaling factor.')
+  flags.DEFINE_string('sr_dir', 'data/sr', 'sr: where the SelfExSR '
+                      'benchmark archives are extracted.')
+  flags.DEFINE_string('interpolate_from', None, 'sr: network '
+                      "interpolation (Wang et al. 2018), (1 - alpha) x this "
+                      "run's generator (the PSNR-oriented one) + alpha x "
+                      "--workdir's.")
+  flags.DEFINE_float('alpha', 0.8, 'sr: the interpolation weight of '
+                     '--workdir (0.8 in Wang et al. 2018).')
+
+
+def command(FLAGS):  # pylint: disable=invalid-name
+  """sr: --method=model (the run in --workdir) or bicubic (no workdir)."""
+  # Here, not at the top: translate imports this module (through sr_data).
+  from jaxgan import translate  # pylint: disable=g-import-not-at-top
+  scale = FLAGS.scale
+  if FLAGS.method not in ('model', 'bicubic'):
+    raise app.UsageError('sr: --method=model or bicubic')
+  eval_set = load_set(FLAGS.set, scale, FLAGS.sr_dir)
+  if FLAGS.method == 'bicubic':
+    upscale = lambda lr: bicubic(lr, scale)  # pylint: disable=unnecessary-lambda-assignment
+    out = FLAGS.out or os.path.join('runs', 'sr_bicubic',
+                                    f'{eval_set.name}_x{scale}')
+    source = {'method': 'bicubic (MATLAB imresize)'}
+  else:
+    if not FLAGS.workdir:
+      raise app.UsageError('sr needs --workdir (or --method=bicubic)')
+    translator = translate.load(FLAGS.workdir, FLAGS.step, FLAGS.best)
+    if FLAGS.interpolate_from:
+      translator = translate.interpolate(
+          translate.load(FLAGS.interpolate_from), translator, FLAGS.alpha)
+    data = translator.config.data
+    if data.name != 'super_resolution' or data.scale != scale:
+      raise errors.ConfigError(
+          f'{FLAGS.workdir} is not a x{scale} super-resolution run '
+          f'(data.name={data.name!r}, scale {data.get("scale")}): pass its '
+          'own --scale')
+    upscale = model_upscale(lambda inputs: translator(inputs['source']),
+                            translator.meta['source_shape'][-1])
+    out = FLAGS.out or os.path.join(
+        FLAGS.workdir, 'eval', f'sr_{eval_set.name}_x{scale}_step'
+        f'{translator.step}{"_best" if FLAGS.best else ""}'
+        f'{f"_alpha{FLAGS.alpha:g}" if FLAGS.interpolate_from else ""}')
+    source = {'method': 'model', 'workdir': FLAGS.workdir,
+              'step': translator.step}
+    if FLAGS.interpolate_from:
+      source.update(interpolate_from=FLAGS.interpolate_from,
+                    alpha=FLAGS.alpha)
+  result = {**source, **evaluate_set(eval_set, upscale, out)}
+  with open(os.path.join(out, 'result.json'), 'w') as f:
+    json.dump(result, f, indent=1)
+  print(json.dumps({k: v for k, v in result.items() if k != 'images'},
+                   indent=1))
+  logging.info('Wrote %s (and the SR images)', os.path.join(out,
+                                                            'result.json'))

@@ -472,6 +472,7 @@ def _train(config, workdir, data, trainer, ckpt, state):
       if pending is not None:
         check(*pending)
     finally:
+      batches.close()  # Stops and joins the prefetching thread.
       progress.close()
       writer.close()
       if best:

@@ -41,6 +41,8 @@ from jaxgan import checkpoints
 from jaxgan import cli
 from jaxgan import errors
 from jaxgan import families
+from jaxgan import inception
+from jaxgan import inpainting
 from jaxgan import input_pipeline
 from jaxgan import paired_data
 from jaxgan import writers
@@ -101,7 +103,7 @@ class Translator:
     small_hole = np.asarray(Image.fromarray(
         hole.astype(np.uint8) * 255).resize((size, size),
                                             Image.NEAREST)) > 127
-    filled = inception_uint8(self.complete(
+    filled = inception.to_uint8(self.complete(
         small[None], small_hole[None, ..., None].astype(np.uint8))[0])
     back = paired_data._resize(filled, image.shape[1], image.shape[0])  # pylint: disable=protected-access
     return np.where(hole[..., None], back, image).astype(np.uint8)
@@ -166,36 +168,6 @@ def source_of(translator: Translator, path, make_pairs: bool):
   return image, None
 
 
-def inception_uint8(images) -> np.ndarray:
-  return np.clip(np.rint((np.asarray(images) + 1) * 127.5), 0,
-                 255).astype(np.uint8)
-
-
-def hole_of(translator: Translator, mask: str, image: np.ndarray):
-  """The bool (H, W) hole for `image` from --mask."""
-  from jaxgan import inpainting  # pylint: disable=g-import-not-at-top
-  height, width = image.shape[:2]
-  if mask == 'run':
-    size = translator.meta['sample_shape'][0]
-    hole = inpainting.eval_holes(translator.config.data,
-                                 translator.config.seed, 1, size)[0, ..., 0]
-    return np.asarray(Image.fromarray(hole * 255).resize(
-        (width, height), Image.NEAREST)) > 127
-  try:
-    hole = paired_data._read(mask, 'L')[..., 0] > 127  # pylint: disable=protected-access
-  except (OSError, ValueError, SyntaxError) as e:
-    raise errors.MissingFileError(f'--mask={mask} is not a readable image '
-                                  f'({e})') from None
-  if hole.shape != (height, width):
-    raise errors.ConfigError(
-        f'--mask={mask} is {hole.shape[1]}x{hole.shape[0]} but the image is '
-        f'{width}x{height}: give a mask of the image\'s size (white = hole), '
-        "or --mask=run for the run's own mask")
-  if not hole.any():
-    raise errors.ConfigError(f'--mask={mask} has no white (hole) pixels')
-  return hole
-
-
 def inputs_of(path) -> list[pathlib.Path]:
   path = pathlib.Path(path)
   if path.is_file():
@@ -226,7 +198,9 @@ def main(argv):
       except (OSError, ValueError, SyntaxError) as e:
         logging.warning('Skipped %s: %s', path, e)
         continue
-      hole = hole_of(translator, FLAGS.mask, image)
+      hole = inpainting.user_hole(
+          translator.config, translator.meta['sample_shape'][0], FLAGS.mask,
+          image)
       filled = translator.inpaint(image, hole)
       writers.save_image(os.path.join(FLAGS.out, f'{path.stem}.png'),
                          filled[..., 0] if channels == 1 else filled)

@@ -74,23 +74,30 @@ def pair_metrics(outputs, targets, fid_network=None,
             'psnr': float(np.mean(psnr(out, tgt))),
             'ssim': float(np.mean(ssim(out, tgt))), 'n': len(out)}
   if fid_network is not None:
-    if ref_stats is None:
-      ref_stats = target_stats(fid_network, targets)
-    other = evaluate.feature_stats(fid_network, _rgb_uint8(out))
-    result['fid'] = float(evaluate.compare_features(ref_stats, other)['fid'])
+    result['fid'] = fid(fid_network, outputs, targets, ref_stats)
   return result
+
+
+def fid(fid_network, outputs, targets, ref_stats=None) -> float:
+  """The FID of outputs against targets (`ref_stats`: the targets'
+  `target_stats`, when already known)."""
+  if ref_stats is None:
+    ref_stats = target_stats(fid_network, targets)
+  other = evaluate.feature_stats(fid_network, _rgb_uint8(to_unit(outputs)))
+  return float(evaluate.compare_features(ref_stats, other)['fid'])
 
 
 class TranslationEvaluator:
   """The paired family's evaluation during training (config.eval_every)."""
+  HIGHER_IS_BETTER = HIGHER_IS_BETTER
+  INPUTS = ('source',)  # The keys of the eval pairs that predict reads.
 
   def __init__(self, config, data, workdir: str, write: bool = True):
     self.config = config
-    num = config.eval.num_examples or None
-    self.pairs = data.eval_pairs(num)
+    self.pairs = data.eval_pairs(config.eval.num_examples or None)
     self.metric = config.eval.metric
     self.primary = f'eval/{self.metric}'
-    self.higher_is_better = HIGHER_IS_BETTER[self.metric]
+    self.higher_is_better = self.HIGHER_IS_BETTER[self.metric]
     self.fid_network = self.ref_stats = None
     if config.eval.fid:
       self.fid_network = inception.FeatureNetwork()
@@ -98,13 +105,18 @@ class TranslationEvaluator:
     self.history = evaluate.History(workdir, write)
 
   def outputs(self, predict, chunk: int = 64) -> np.ndarray:
-    sources = self.pairs['source']
-    return np.concatenate([predict({'source': sources[i:i + chunk]})
-                           for i in range(0, len(sources), chunk)])
+    n = len(self.pairs['source'])
+    return np.concatenate([
+        np.asarray(predict({k: self.pairs[k][i:i + chunk]
+                            for k in self.INPUTS}))
+        for i in range(0, n, chunk)])
+
+  def metrics(self, outputs) -> dict[str, float]:
+    return pair_metrics(outputs, self.pairs['target'], self.fid_network,
+                        self.ref_stats)
 
   def evaluate(self, step: int, predict) -> dict[str, float]:
-    result = pair_metrics(self.outputs(predict), self.pairs['target'],
-                          self.fid_network, self.ref_stats)
+    result = self.metrics(self.outputs(predict))
     scalars = {f'eval/{k}': float(v) for k, v in result.items()}
     self.history.record(step, scalars)
     return scalars

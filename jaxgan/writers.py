@@ -34,6 +34,24 @@ def image_grid(images: np.ndarray, columns: int | None = None) -> np.ndarray:
   return grid[..., 0] if c == 1 else grid
 
 
+def column_grid(columns) -> np.ndarray:
+  """Side-by-side columns of images (each (N, H, W, C), uint8 or floats in
+  [-1, 1]), one example per row, as one uint8 grid. A smaller column (an
+  SR run's LR input) is shown at the largest's size, each of its pixels a
+  block; grey columns are shown in grey beside colour ones."""
+  columns = [np.asarray(c).astype(np.float32) / 127.5 - 1.0
+             if np.asarray(c).dtype == np.uint8 else
+             np.asarray(c, np.float32) for c in columns]
+  size = max(c.shape[1] for c in columns)
+  columns = [c.repeat(size // c.shape[1], 1).repeat(size // c.shape[1], 2)
+             for c in columns]
+  channels = max(c.shape[-1] for c in columns)
+  columns = [np.repeat(c, channels, -1) if c.shape[-1] != channels else c
+             for c in columns]
+  rows = np.stack(columns, axis=1).reshape((-1,) + columns[0].shape[1:])
+  return image_grid(rows, columns=len(columns))
+
+
 def is_remote(path) -> bool:
   return '://' in os.fspath(path)
 

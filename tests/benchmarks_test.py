@@ -1,5 +1,9 @@
 """The speed benchmark's FLOP accounting, checked against hand counts."""
 
+import numpy as np
+import pytest
+
+from benchmarks import sr_figure
 from benchmarks import step_anatomy
 from benchmarks import torch_device
 from benchmarks import train_speed
@@ -169,3 +173,21 @@ def test_run_torch_runs_the_reference_on_cpu_and_its_gpu_wrapper_on_gpu(
                            train_speed.FLAGS.torch_translation_bench,
                            '--model', 'pix2pix256', '--batch', '1', '--size',
                            '256', '--autocast']
+
+
+def test_sr_crop_figure_zooms_each_window_and_ends_with_the_hr():
+  rng = np.random.default_rng(0)
+  hr = {'a': rng.integers(0, 256, (20, 30, 3), np.uint8),
+        'g': rng.integers(0, 256, (20, 30, 1), np.uint8)}
+  blurred = {k: v // 2 for k, v in hr.items()}
+  grid = sr_figure.crop_figure([('half', blurred)], hr,
+                               [('a', 2, 5), ('g', 10, 20)], size=8, zoom=2)
+  tile, gap = 16, sr_figure._GAP  # pylint: disable=protected-access
+  assert grid.shape == (2 * tile + gap, 2 * tile + gap, 3)
+  np.testing.assert_array_equal(
+      grid[:tile, tile + gap:], hr['a'][2:10, 5:13].repeat(2, 0).repeat(2, 1))
+  np.testing.assert_array_equal(  # A grey image in three equal channels.
+      grid[tile + gap:, :tile],
+      np.repeat(blurred['g'][10:18, 20:28], 3, -1).repeat(2, 0).repeat(2, 1))
+  with pytest.raises(ValueError, match='outside'):
+    sr_figure.crop_figure([], hr, [('a', 15, 0)], size=8, zoom=1)

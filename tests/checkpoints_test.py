@@ -5,6 +5,7 @@ import pathlib
 import signal
 import subprocess
 import sys
+import threading
 import time
 
 import jax
@@ -64,6 +65,8 @@ def test_stopped_and_resumed_run_equals_uninterrupted_run(tmp_path,
   config.train.num_steps = 2 * k
   resumed = train.train_and_evaluate(config, tmp_path / 'stopped')
   straight = train.train_and_evaluate(config, tmp_path / 'straight')
+  # No prefetching thread outlives its run (one did, and aborted a worker).
+  assert not [t for t in threading.enumerate() if t.name == 'jaxgan-prefetch']
   assert int(jax.device_get(resumed.step).ravel()[0]) == 2 * k
   assert_same_state(resumed, straight)
   steps = checkpoints.Checkpointer(

@@ -22,6 +22,13 @@ FAMILIES = {
     'paired': ('jaxgan.families.paired', 'Paired'),
 }
 
+# `python -m jaxgan.evaluate NAME` -> the module (define_flags(),
+# command(flags)) of a family task's own evaluation protocol.
+COMMANDS = {
+    'sr': 'jaxgan.sr_eval',  # PSNR/SSIM on Y of a benchmark set.
+    'inpaint': 'jaxgan.inpaint_eval',  # The hole's L1/L2/PSNR and FID.
+}
+
 
 def of(config) -> str:
   """The family a config (a ConfigDict or a saved config's dict) trains."""

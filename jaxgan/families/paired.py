@@ -95,6 +95,31 @@ def _masked_source(config, batch, target, step):
   return inpainting.masked(config.data, target, hole), {'hole': hole}
 
 
+def _whole_target(config, target, aux):
+  del config, aux
+  return target, None, lambda fake: fake
+
+
+def _hole_region(config, target, aux):
+  """The authors' geometry: G predicts the region around the hole, the
+  content terms weigh the hole (1) and its overlap border (10), and D sees
+  G's prediction in the real context."""
+  real = inpainting.region(config.data, target)
+  weights = inpainting.weights(config.data, config.loss, aux['hole'])
+  return real, weights, lambda fake: inpainting.compose(weights, fake, real)
+
+
+def _as_output(config, source, out, inputs):
+  del config, source, inputs
+  return out
+
+
+def _completed(config, source, out, inputs):
+  """The masked image with its hole filled from G's prediction."""
+  hole = jnp.asarray(inputs['holes'], jnp.float32)
+  return inpainting.complete(config.data, source, out, hole)
+
+
 def _translation_evaluator(config, data, workdir, write):
   from jaxgan import translation_eval  # pylint: disable=g-import-not-at-top
   return translation_eval.TranslationEvaluator(config, data, workdir, write)
@@ -115,10 +140,15 @@ class Task:
   """How one kind of pair (`config.data.name`) is made and judged."""
   data: Callable  # config -> the data (spec, batches, eval_pairs, ...)
   # (config, batch, target in [-1, 1], step) -> (source in [-1, 1], aux):
-  # aux {'hole': (B, H, W, 1)} for inpainting, else {}.
+  # aux is what `content` needs besides the target (inpainting's hole).
   source: Callable
   evaluator: Callable  # (config, data, workdir, write) -> an evaluator
   generators: tuple  # the config.model.generator names that fit
+  # (config, target, aux) -> (what G predicts of the target, the content
+  # terms' per-pixel weights or None for a plain mean, fake -> what D sees).
+  content: Callable = _whole_target
+  # (config, source, G's output, predict's inputs) -> predict's answer.
+  output: Callable = _as_output
 
 
 _PIX2PIX = Task(paired_data.PairedData, _given_source, _translation_evaluator,
@@ -129,7 +159,8 @@ TASKS = {name: _PIX2PIX for name in paired_data.PAIRS}
 TASKS['super_resolution'] = Task(sr_data.HRData, _bicubic_source,
                                  _sr_evaluator, ('srresnet', 'rrdb'))
 TASKS['inpainting'] = Task(paired_data.InpaintData, _masked_source,
-                           _inpainting_evaluator, ('context_encoder',))
+                           _inpainting_evaluator, ('context_encoder',),
+                           _hole_region, _completed)
 
 
 def add_config(config: ml_collections.ConfigDict):
@@ -391,9 +422,8 @@ class Paired(base.Family):
     source = jnp.zeros((2,) + tuple(self.spec['source']))
     target = jnp.zeros((2,) + tuple(self.spec['target']))
     g_vars = dict(self.generator.init(g_key, source, train=False))
-    if 'hole' in self.task.source(self.config, {'source': source}, target,
-                                  0)[1]:
-      target = inpainting.region(self.config.data, target)  # D's patch
+    aux = self.task.source(self.config, {'source': source}, target, 0)[1]
+    target = self.task.content(self.config, target, aux)[0]  # D's view
     d_in = (jnp.concatenate([source, target], -1)
             if self.config.model.d_conditional else target)
     d_vars = dict(self.discriminator.init(d_key, d_in, train=False))
@@ -416,14 +446,7 @@ class Paired(base.Family):
     source, aux = self.task.source(config, batch, target, state.step)
     if self.batch_sharding is not None:
       source = jax.lax.with_sharding_constraint(source, self.batch_sharding)
-    # What G predicts of the target, the content terms' per-pixel weights
-    # (None: a plain mean) and what D sees of G's output: inpainting's
-    # patch around the hole, else the whole target and output.
-    real, weights, d_view = target, None, lambda fake: fake
-    if 'hole' in aux:
-      real = inpainting.region(config.data, target)
-      weights = inpainting.weights(config.data, loss_config, aux['hole'])
-      d_view = lambda fake: inpainting.compose(weights, fake, real)
+    real, weights, d_view = self.task.content(config, target, aux)
 
     def weighted_mean(error):
       if weights is None:
@@ -516,10 +539,7 @@ class Paired(base.Family):
     else:
       out = self.generate(state.g_params, state.g_state, source,
                           train=False)[0]
-    if 'holes' in inputs:  # Inpainting: the completed image.
-      hole = jnp.asarray(inputs['holes'], jnp.float32)
-      return inpainting.complete(self.config.data, source, out, hole)
-    return out
+    return self.task.output(self.config, source, out, inputs)
 
   def sample_inputs(self, data, num):
     """The first `num` evaluation pairs (training pairs when there are
@@ -541,26 +561,7 @@ class Paired(base.Family):
     return self.task.evaluator(self.config, data, workdir, write)
 
 
-def _as_float(images) -> np.ndarray:
-  images = np.asarray(images)
-  if images.dtype == np.uint8:
-    return images.astype(np.float32) / 127.5 - 1.0
-  return images.astype(np.float32)
-
-
 def translation_grid(sources, outputs, targets=None) -> np.ndarray:
-  """One row per example: source | output (| target), a uint8 grid; grey
-  sources are shown in grey beside colour outputs."""
-  columns = [_as_float(sources), _as_float(outputs)]
-  if targets is not None:
-    columns.append(_as_float(targets))
-  # A smaller source (super-resolution's LR) is shown at the output's size,
-  # each of its pixels a block.
-  factor = columns[1].shape[1] // columns[0].shape[1]
-  if factor > 1:
-    columns[0] = columns[0].repeat(factor, 1).repeat(factor, 2)
-  channels = max(c.shape[-1] for c in columns)
-  columns = [np.repeat(c, channels, -1) if c.shape[-1] != channels else c
-             for c in columns]
-  rows = np.stack(columns, axis=1).reshape((-1,) + columns[1].shape[1:])
-  return writers.image_grid(rows, columns=len(columns))
+  """One row per example: source | output (| target), a uint8 grid."""
+  return writers.column_grid([sources, outputs] +
+                             ([] if targets is None else [targets]))

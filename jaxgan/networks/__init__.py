@@ -20,4 +20,13 @@ def count_parameters(params) -> int:
   return int(sum(leaf.size for leaf in jax.tree.leaves(params)))
 
 
-__all__ = ['build', 'check', 'names', 'count_parameters']
+def module_parameters(module, *shape) -> int:
+  """Parameters of a Flax module (called as module(x, train=...)) built for
+  inputs of `shape`, counted from shapes alone (nothing is computed)."""
+  variables = jax.eval_shape(
+      lambda key, x: module.init(key, x, train=False), jax.random.key(0),
+      jax.ShapeDtypeStruct(shape, jax.numpy.float32))
+  return count_parameters(variables['params'])
+
+
+__all__ = ['build', 'check', 'names', 'count_parameters', 'module_parameters']
