@@ -135,7 +135,12 @@ class Trainer:
   def unreplicate(self, tree):
     """A host copy of replicated device values (state or metrics)."""
     if self.parallelism == 'pmap':
-      tree = jax.tree.map(lambda x: x[0], tree)
+      # The first replica's own buffer, moved as it is: indexing (x[0])
+      # runs an eager gather over the pmap devices, and that op aborted a
+      # test worker (XLA CPU, 8 host devices) twice, in checkpoint saves.
+      return jax.tree.map(
+          lambda x: np.asarray(x.addressable_shards[0].data)[0]
+          if isinstance(x, jax.Array) else np.asarray(x)[0], tree)
     return jax.device_get(tree)
 
   def on_one_device(self, tree):
