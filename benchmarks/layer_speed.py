@@ -1,7 +1,7 @@
-"""Per-layer forward + backward time of the DCGANs' and pix2pix's
+"""Per-layer forward + backward time of the DCGANs', pix2pix's and SRGAN's
 convolutions.
 
-  python -m benchmarks.layer_speed jax [dcgan32|dcgan64|pix2pix256]
+  python -m benchmarks.layer_speed jax [dcgan32|dcgan64|pix2pix256|srgan96]
   VENV_TORCH/bin/python benchmarks/layer_speed.py torch [...]
 
 Each prints one JSON object: the median seconds of the gradient of sum(y^2)
@@ -39,9 +39,37 @@ LAYERS = {
                    ('up', 64, 256, 64), ('up', 128, 128, 3),
                    ('down', 256, 6, 64), ('patch', 32, 256, 512),
                    ('patch', 31, 512, 1)],
+    # srgan96 (batch 16, 96x96 HR): SRResNet's layers at 24x24 (the 3x3
+    # 64 -> 64 one 33 times), its sub-pixel convolutions and 9x9 ends; the
+    # SRGAN discriminator's eight 3x3 convolutions, on real and fake
+    # (batch 32). A 5th to 7th element: kernel size, stride, batch.
+    'srgan96': [('patch', 24, 3, 64, 9), ('patch', 24, 64, 64, 3),
+                ('patch', 24, 64, 256, 3), ('patch', 48, 64, 256, 3),
+                ('patch', 96, 64, 3, 9),
+                ('patch', 96, 3, 64, 3, 1, 32), ('patch', 96, 64, 64, 3, 2, 32),
+                ('patch', 48, 64, 128, 3, 1, 32),
+                ('patch', 48, 128, 128, 3, 2, 32),
+                ('patch', 24, 128, 256, 3, 1, 32),
+                ('patch', 24, 256, 256, 3, 2, 32),
+                ('patch', 12, 256, 512, 3, 1, 32),
+                ('patch', 12, 512, 512, 3, 2, 32)],
 }
 # Batch per layer set: the workload's.
-BATCHES = {'dcgan32': 64, 'dcgan64': 64, 'pix2pix256': 1}
+BATCHES = {'dcgan32': 64, 'dcgan64': 64, 'pix2pix256': 1, 'srgan96': 16}
+
+
+def _layers(layers_of: str):
+  """(name, kind, batch, size, c_in, c_out, kernel, stride, padding)."""
+  for kind, size, c_in, c_out, *rest in LAYERS[layers_of]:
+    k, stride, batch = (list(rest) + [4, 1, BATCHES[layers_of]][len(rest):])
+    if kind != 'patch':
+      stride = 2
+    padding = 1 if k == 4 else k // 2
+    name = f'{kind}{size}_{c_in}_{c_out}'
+    if (k, stride, batch) != (4, 1 if kind == 'patch' else 2,
+                              BATCHES[layers_of]):
+      name += f'_k{k}s{stride}b{batch}'
+    yield name, kind, batch, size, c_in, c_out, k, stride, padding
 
 
 def median_seconds(fn, repeats=20) -> float:
@@ -60,12 +88,12 @@ def time_jax(layers_of: str) -> dict:
   from jaxgan.networks import conv_forms  # pylint: disable=g-import-not-at-top
   from jaxgan.networks import layers  # pylint: disable=g-import-not-at-top,unused-import
   out = {}
-  for kind, size, c_in, c_out in LAYERS[layers_of]:
-    site = conv_forms.Site(kind, (BATCHES[layers_of], size, size, c_in),
-                           c_out, 'float32', 1)
-    name = f'{kind}{size}_{c_in}_{c_out}'
+  for (name, kind, batch, size, c_in, c_out, ksize, stride,
+       padding) in _layers(layers_of):
+    site = conv_forms.Site(kind, (batch, size, size, c_in), c_out, 'float32',
+                           1, ksize, padding, stride if kind == 'patch' else 1)
     x = jnp.ones(site.shape)
-    k = jnp.full((4, 4, c_in, c_out), 0.01)
+    k = jnp.full((ksize, ksize, c_in, c_out), 0.01)
     for form in ['xla'] + conv_forms.candidates(site):
       fn = conv_forms.build(site, form)
       grad = jax.jit(jax.grad(lambda x, k, fn=fn: jnp.sum(fn(x, k) ** 2),
@@ -80,15 +108,16 @@ def time_jax(layers_of: str) -> dict:
 def time_torch(layers_of: str) -> dict:
   import torch  # pylint: disable=g-import-not-at-top
   out = {}
-  for kind, size, c_in, c_out in LAYERS[layers_of]:
+  for (name, kind, batch, size, c_in, c_out, ksize, stride,
+       padding) in _layers(layers_of):
     cls = torch.nn.ConvTranspose2d if kind == 'up' else torch.nn.Conv2d
-    layer = cls(c_in, c_out, 4, 1 if kind == 'patch' else 2, 1, bias=False)
-    x = torch.ones(BATCHES[layers_of], c_in, size, size, requires_grad=True)
+    layer = cls(c_in, c_out, ksize, stride, padding, bias=False)
+    x = torch.ones(batch, c_in, size, size, requires_grad=True)
 
     def step(layer=layer, x=x):
       (layer(x) ** 2).sum().backward()
 
-    out[f'{kind}{size}_{c_in}_{c_out}_torch'] = median_seconds(step)
+    out[f'{name}_torch'] = median_seconds(step)
   return out
 
 
@@ -96,6 +125,7 @@ if __name__ == '__main__':
   args = sys.argv[1:] + ['dcgan32'] * (len(sys.argv) == 2)
   if len(args) != 2 or args[0] not in ('jax', 'torch') or (
       args[1] not in LAYERS):
-    sys.exit('usage: layer_speed.py jax|torch [dcgan32|dcgan64|pix2pix256]')
+    sys.exit('usage: layer_speed.py jax|torch '
+             '[dcgan32|dcgan64|pix2pix256|srgan96]')
   print(json.dumps(time_jax(args[1]) if args[0] == 'jax' else
                    time_torch(args[1])))

@@ -26,10 +26,10 @@ import numpy as np
 
 from configs import pix2pix
 from jaxgan import families
+from jaxgan.families.paired import evaluation as translation_eval
 from jaxgan import inception
 from jaxgan import train
 from jaxgan import translate
-from jaxgan import translation_eval
 from jaxgan import writers
 
 FLAGS = flags.FLAGS

@@ -18,7 +18,7 @@ from absl import app
 from absl import flags
 from PIL import Image
 
-from jaxgan import sr_eval
+from jaxgan.families.paired import sr_eval
 
 
 def define_flags():

@@ -58,13 +58,13 @@ import numpy as np
 
 from configs import context_encoder, dcgan, gan_mlp, pix2pix, srgan, wgan_gp
 from jaxgan import families
-from jaxgan import inpainting
-from jaxgan import input_pipeline
-from jaxgan import train
-from jaxgan import writers
 from jaxgan.families import gan as gan_family
+from jaxgan.families.paired import inpainting
+from jaxgan import input_pipeline
 from jaxgan.networks import conv_forms
 from jaxgan.networks import layers
+from jaxgan import train
+from jaxgan import writers
 
 # The noise GAN workloads of the README's table; pix2pix256 and pix2pix32_b16
 # by --models.

@@ -1,8 +1,8 @@
 r"""Inpainting with the context encoder (Pathak et al. 2016).
 
 The paired family with the masked source made from each image on the device
-(`jaxgan/inpainting.py`); the authors' train.lua: the encoder-decoder with
-the 4000-channel bottleneck, D on the predicted patch alone, loss 0.999 x
+(`jaxgan/families/paired/inpainting.py`); the authors' train.lua: the
+encoder-decoder with the 4000-channel bottleneck, D on the predicted patch alone, loss 0.999 x
 L2 (the overlap border weighted 10x) + 0.001 x BCE adversarial, Adam
 (0.5, 0.999) with G's learning rate 2e-3, 10x D's 2e-4 (train.lua: G's L2
 term is in (0, 1), so its gradient is small), batch 64, the hole filled

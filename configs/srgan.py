@@ -7,8 +7,8 @@ residual blocks of 64 channels, the SRGAN discriminator on the HR image
 alone, content loss pixel MSE; SRGAN adds 1e-3 x the BCE adversarial loss
 and starts from a trained SRResNet (`--config.init_from=RUN`, as the paper,
 sec. 3.2). Training images: BSD100's 100 HR images (the paper trained on
-350k ImageNet images); evaluation: Set5 (PSNR/SSIM on Y, `jaxgan.sr_eval`),
-never trained on.
+350k ImageNet images); evaluation: Set5 (PSNR/SSIM on Y,
+`jaxgan/families/paired/sr_eval.py`), never trained on.
 
   # ../shared/data/sr-benchmarks/*.tar.gz extracted into data/sr:
   # (ESRGAN: :esrgan_psnr, then :esrgan --config.init_from=RUN.)

@@ -41,12 +41,12 @@ from jaxgan import checkpoints
 from jaxgan import cli
 from jaxgan import errors
 from jaxgan import families
-from jaxgan import inception
-from jaxgan import inpainting
-from jaxgan import input_pipeline
-from jaxgan import paired_data
-from jaxgan import writers
 from jaxgan.families import paired
+from jaxgan.families.paired import data as paired_data
+from jaxgan.families.paired import inpainting
+from jaxgan import inception
+from jaxgan import input_pipeline
+from jaxgan import writers
 
 FLAGS = flags.FLAGS
 
@@ -90,7 +90,6 @@ class Translator:
   def complete(self, sources: np.ndarray, holes: np.ndarray) -> np.ndarray:
     """Inpainting: uint8 images (B, S, S, C) at the training size with
     their holes (B, S, S, 1) -> the completed images in [-1, 1]."""
-    from jaxgan import inpainting  # pylint: disable=g-import-not-at-top
     masked = inpainting.masked_uint8(self.config.data, sources, holes)
     return np.asarray(self._predict(self.state, {'source': masked,
                                                  'holes': holes}))
@@ -181,52 +180,60 @@ def inputs_of(path) -> list[pathlib.Path]:
   return found
 
 
+def _inpaint_file(translator: Translator, path) -> str | None:
+  """Fills the hole (--mask) of one image; returns what was done."""
+  channels = translator.meta['sample_shape'][-1]
+  try:
+    image = paired_data._read(path, 'L' if channels == 1 else 'RGB')  # pylint: disable=protected-access
+  except (OSError, ValueError, SyntaxError) as e:
+    logging.warning('Skipped %s: %s', path, e)
+    return None
+  hole = inpainting.user_hole(
+      translator.config, translator.meta['sample_shape'][0], FLAGS.mask,
+      image)
+  filled = translator.inpaint(image, hole)
+  writers.save_image(os.path.join(FLAGS.out, f'{path.stem}.png'),
+                     filled[..., 0] if channels == 1 else filled)
+  masked = np.where(hole[..., None], 255, image).astype(np.uint8)
+  writers.save_image(
+      os.path.join(FLAGS.out, f'grid_{path.stem}.png'),
+      paired.translation_grid(masked[None], filled[None], image[None]))
+  return (f'{path} ({image.shape[1]}x{image.shape[0]}, {int(hole.sum())} '
+          'hole pixels)')
+
+
+def _translate_file(translator: Translator, path) -> str | None:
+  """Translates one image (or the source of a pair, --pairs)."""
+  try:
+    source, target = source_of(translator, path, FLAGS.pairs)
+  except (OSError, ValueError, SyntaxError) as e:
+    logging.warning('Skipped %s: %s', path, e)
+    return None
+  output = translator.translate(source)
+  pixels = np.clip(np.round((output + 1) * 127.5), 0, 255).astype(np.uint8)
+  writers.save_image(os.path.join(FLAGS.out, f'{path.stem}.png'),
+                     pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+  writers.save_image(
+      os.path.join(FLAGS.out, f'grid_{path.stem}.png'),
+      paired.translation_grid(source[None], output[None],
+                              None if target is None else target[None]))
+  return f'{path} ({source.shape[1]}x{source.shape[0]})'
+
+
 def main(argv):
   del argv
   translator = load(FLAGS.workdir, FLAGS.step, FLAGS.best)
-  inpainting_run = translator.config.data.name == 'inpainting'
-  if inpainting_run and not FLAGS.mask:
+  needs_mask = paired.TASKS[translator.config.data.name].needs_mask
+  if needs_mask and not FLAGS.mask:
     raise errors.ConfigError(
         f'{FLAGS.workdir} is an inpainting run: pass --mask=IMAGE (white = '
         "the hole, the input's size) or --mask=run")
+  apply = _inpaint_file if needs_mask else _translate_file
   os.makedirs(FLAGS.out, exist_ok=True)
   for path in inputs_of(FLAGS.input):
-    if inpainting_run:
-      channels = translator.meta['sample_shape'][-1]
-      try:
-        image = paired_data._read(path, 'L' if channels == 1 else 'RGB')  # pylint: disable=protected-access
-      except (OSError, ValueError, SyntaxError) as e:
-        logging.warning('Skipped %s: %s', path, e)
-        continue
-      hole = inpainting.user_hole(
-          translator.config, translator.meta['sample_shape'][0], FLAGS.mask,
-          image)
-      filled = translator.inpaint(image, hole)
-      writers.save_image(os.path.join(FLAGS.out, f'{path.stem}.png'),
-                         filled[..., 0] if channels == 1 else filled)
-      masked = np.where(hole[..., None], 255, image).astype(np.uint8)
-      writers.save_image(
-          os.path.join(FLAGS.out, f'grid_{path.stem}.png'),
-          paired.translation_grid(masked[None], filled[None], image[None]))
-      print(f'{path} ({image.shape[1]}x{image.shape[0]}, '
-            f'{int(hole.sum())} hole pixels) -> '
-            f'{os.path.join(FLAGS.out, path.stem + ".png")}')
-      continue
-    try:
-      source, target = source_of(translator, path, FLAGS.pairs)
-    except (OSError, ValueError, SyntaxError) as e:
-      logging.warning('Skipped %s: %s', path, e)
-      continue
-    output = translator.translate(source)
-    pixels = np.clip(np.round((output + 1) * 127.5), 0, 255).astype(np.uint8)
-    writers.save_image(os.path.join(FLAGS.out, f'{path.stem}.png'),
-                       pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
-    writers.save_image(
-        os.path.join(FLAGS.out, f'grid_{path.stem}.png'),
-        paired.translation_grid(source[None], output[None],
-                                None if target is None else target[None]))
-    print(f'{path} ({source.shape[1]}x{source.shape[0]}) -> '
-          f'{os.path.join(FLAGS.out, path.stem + ".png")}')
+    done = apply(translator, path)
+    if done:
+      print(f'{done} -> {os.path.join(FLAGS.out, path.stem + ".png")}')
 
 
 if __name__ == '__main__':

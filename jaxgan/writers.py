@@ -52,6 +52,21 @@ def column_grid(columns) -> np.ndarray:
   return image_grid(rows, columns=len(columns))
 
 
+def write_result(out: str, result: dict, wrote_also: str = '',
+                 hidden: tuple = ()) -> str:
+  """An evaluation command's end: `out`/result.json written, the result
+  printed (less the `hidden` keys, e.g. per-image lists), the path logged."""
+  os.makedirs(out, exist_ok=True)
+  path = os.path.join(out, 'result.json')
+  with open(path, 'w') as f:
+    json.dump(result, f, indent=1)
+  print(json.dumps({k: v for k, v in result.items() if k not in hidden},
+                   indent=1))
+  from absl import logging  # pylint: disable=g-import-not-at-top
+  logging.info('Wrote %s%s', path, wrote_also)
+  return path
+
+
 def is_remote(path) -> bool:
   return '://' in os.fspath(path)
 

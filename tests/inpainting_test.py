@@ -4,6 +4,7 @@ baselines, resume, a short run that beats mean fill, and the commands."""
 
 import json
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -13,15 +14,16 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from benchmarks import inpaint_table
 from configs import context_encoder as ce_config
 from jaxgan import errors
-from jaxgan import inpaint_eval
-from jaxgan import inpainting
+from jaxgan.families.paired import data as paired_data
+from jaxgan.families.paired import inpaint_eval
+from jaxgan.families.paired import inpainting
 from jaxgan import networks
-from jaxgan import paired_data
+from jaxgan.networks import context_encoder
 from jaxgan import train
 from jaxgan import translate
-from jaxgan.networks import context_encoder
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -293,7 +295,8 @@ def test_evaluate_inpaint_scores_the_run_and_the_baselines(tmp_path):
   # README's table script: the same scores, all methods in one process.
   done = subprocess.run(
       [sys.executable, '-m', 'benchmarks.inpaint_table',
-       f'--workdir={tmp_path / "run"}', f'--out={tmp_path / "table.json"}'],
+       f'--workdir={tmp_path / "run"}', f'--out={tmp_path / "table.json"}',
+       f'--save={tmp_path / "saved"}'],
       cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
   rows = json.loads((tmp_path / 'table.json').read_text())
@@ -302,3 +305,21 @@ def test_evaluate_inpaint_scores_the_run_and_the_baselines(tmp_path):
     for key in ('l1', 'l2', 'psnr'):
       assert row[key] == pytest.approx(results[row['method']][key],
                                        rel=1e-9)
+  # The saved completions score the same without the run (its checkpoints
+  # gone: a GPU machine trained it, this one has the FID weights).
+  shutil.rmtree(tmp_path / 'run')
+  done = subprocess.run(
+      [sys.executable, '-m', 'benchmarks.inpaint_table',
+       f'--saved={tmp_path / "saved"}', '--methods=biharmonic,model',
+       f'--out={tmp_path / "again.json"}'],
+      cwd=ROOT, capture_output=True, text=True, timeout=600)
+  assert done.returncode == 0, done.stderr[-3000:]
+  again = json.loads((tmp_path / 'again.json').read_text())
+  assert [r['method'] for r in again] == ['biharmonic', 'model']
+  for row in again:
+    assert row['n'] == 6 and row['step'] == 1
+    for key in ('l1', 'l2', 'psnr'):
+      assert row[key] == pytest.approx(results[row['method']][key],
+                                       rel=1e-9)
+  with pytest.raises(errors.MissingFileError, match='--save=DIR'):
+    inpaint_table._read_saved(tmp_path / 'nothing')

@@ -17,15 +17,15 @@ from PIL import Image
 
 from configs import pix2pix
 from jaxgan import errors
+from jaxgan.families import paired
+from jaxgan.families.paired import data as paired_data
+from jaxgan.families.paired import evaluation as translation_eval
 from jaxgan import input_pipeline
 from jaxgan import networks
-from jaxgan import paired_data
-from jaxgan import train
-from jaxgan import translate
-from jaxgan import translation_eval
-from jaxgan.families import paired
 from jaxgan.networks import patchgan
 from jaxgan.networks import unet
+from jaxgan import train
+from jaxgan import translate
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

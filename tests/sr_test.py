@@ -17,14 +17,14 @@ from PIL import Image
 
 from configs import srgan
 from jaxgan import errors
+from jaxgan.families.paired import sr_data
+from jaxgan.families.paired import sr_eval
 from jaxgan import imresize
 from jaxgan import input_pipeline
 from jaxgan import networks
-from jaxgan import sr_data
-from jaxgan import sr_eval
-from jaxgan import train
 from jaxgan.networks import layers
 from jaxgan.networks import srresnet
+from jaxgan import train
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 

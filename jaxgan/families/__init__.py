@@ -1,7 +1,9 @@
 """The families: one module per training shape, chosen by `config.family`.
 
   gan      the noise GAN: one generator from noise, one critic (families/gan.py)
-  paired   paired image-to-image translation: pix2pix (families/paired.py)
+  paired   paired image-to-image translation (families/paired/): pix2pix,
+           super-resolution, inpainting; each task's data, masks and
+           evaluation live in that package
 
 docs/families.md describes the interface (`base.Family`) and how the later
 families (super-resolution and inpainting, CycleGAN, TadGAN, progressive
@@ -25,8 +27,8 @@ FAMILIES = {
 # `python -m jaxgan.evaluate NAME` -> the module (define_flags(),
 # command(flags)) of a family task's own evaluation protocol.
 COMMANDS = {
-    'sr': 'jaxgan.sr_eval',  # PSNR/SSIM on Y of a benchmark set.
-    'inpaint': 'jaxgan.inpaint_eval',  # The hole's L1/L2/PSNR and FID.
+    'sr': 'jaxgan.families.paired.sr_eval',  # PSNR/SSIM on Y of a set.
+    'inpaint': 'jaxgan.families.paired.inpaint_eval',  # Hole L1/L2/PSNR, FID.
 }
 
 

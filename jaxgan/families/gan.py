@@ -12,7 +12,6 @@ and cross-replica BatchNorm statistics (`axis_name`).
 """
 
 import functools
-import os
 from typing import Any
 
 import flax

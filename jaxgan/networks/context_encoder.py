@@ -18,9 +18,10 @@ sizes keep the pattern: the encoder halves the image to 4x4 (channels
 64 * min(2^(i-1), 8) for layer i >= 1), the decoder doubles from 4x4 to the
 patch side (`patch`: the centre half, or the whole image for the random
 masks and where the overlap border does not fit in the centre half; see
-`jaxgan/inpainting.py`), and D halves the patch to 4x4. The 4x4 valid
-convolutions on a 4x4 map (and the transposed one from 1x1) are dense
-layers over the flattened map: the same linear maps and parameters.
+`jaxgan/families/paired/inpainting.py`), and D halves the patch to 4x4.
+The 4x4 valid convolutions on a 4x4 map (and the transposed one from 1x1)
+are dense layers over the flattened map: the same linear maps and
+parameters.
 """
 
 import math
@@ -30,7 +31,6 @@ import flax.linen as nn
 import jax.numpy as jnp
 
 from jaxgan import errors
-from jaxgan import inpainting
 from jaxgan.networks import layers
 from jaxgan.networks import registry
 
@@ -114,17 +114,24 @@ class ContextDiscriminator(nn.Module):
     return h[:, 0].astype(jnp.float32)
 
 
+def _patch(config, size: int) -> int:
+  """The predicted patch's side: the inpainting task's geometry."""
+  # Here, not at the top: the paired family's package imports the networks.
+  from jaxgan.families.paired import inpainting  # pylint: disable=g-import-not-at-top
+  return inpainting.patch_size(config.data, size)
+
+
 def _check(config, spec):
   size = spec['target'][0]
   _halvings(size, 'image')
-  _halvings(inpainting.patch_size(config.data, size), 'patch')
+  _halvings(_patch(config, size), 'patch')
 
 
 @registry.register('generator', 'context_encoder', check=_check)
 def build_generator(config, spec, axis_name=None):
   m = config.model
   return ContextEncoder(
-      patch=inpainting.patch_size(config.data, spec['target'][0]),
+      patch=_patch(config, spec['target'][0]),
       out_channels=spec['target'][-1], features=m.g_features,
       bottleneck=m.bottleneck, axis_name=axis_name,
       impl=layers.resolve_conv_impl(m.conv_impl),

@@ -27,7 +27,6 @@ from typing import Any
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import numpy as np
 
 from jaxgan import errors
 from jaxgan.networks import conv_forms

@@ -22,7 +22,6 @@ concatenation); this module does the same.
 from typing import Any
 
 import flax.linen as nn
-import jax
 import jax.numpy as jnp
 
 from jaxgan import errors

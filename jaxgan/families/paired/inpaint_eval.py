@@ -18,21 +18,19 @@ scikit-image's `inpaint_biharmonic` (classical PDE inpainting: the smooth
 surface through the known pixels around the hole).
 """
 
-import json
 import os
 import time
 
 from absl import app
 from absl import flags
-from absl import logging
 import numpy as np
 
 from jaxgan import errors
+from jaxgan.families.paired import data as paired_data
+from jaxgan.families.paired import evaluation as translation_eval
 from jaxgan import inception
 from jaxgan import input_pipeline
-from jaxgan import paired_data
 from jaxgan import translate
-from jaxgan import translation_eval
 from jaxgan import writers
 
 HIGHER_IS_BETTER = {'l1': False, 'l2': False, 'psnr': True, 'fid': False}
@@ -144,8 +142,6 @@ def command(FLAGS):  # pylint: disable=invalid-name
       FLAGS.workdir, 'eval', f'inpaint_{FLAGS.method}_step{translator.step}'
       f'_n{len(completed)}')
   os.makedirs(out, exist_ok=True)
-  with open(os.path.join(out, 'result.json'), 'w') as f:
-    json.dump(result, f, indent=1)
   # Eight images spread over the set (its classes), one per row.
   rows = input_pipeline.spread_rows(len(completed), 8)
   columns = [pairs['source'][rows], completed[rows], pairs['target'][rows]]
@@ -154,5 +150,4 @@ def command(FLAGS):  # pylint: disable=invalid-name
                                pairs['holes'][rows]))
   writers.save_image(os.path.join(out, 'grid.png'),
                      writers.column_grid(columns))
-  print(json.dumps(result, indent=1))
-  logging.info('Wrote %s and grid.png', os.path.join(out, 'result.json'))
+  writers.write_result(out, result, ' and grid.png')

@@ -315,11 +315,11 @@ def steps_per_epoch(batch_size: int, num_examples: int) -> int:
 
 class InpaintData(PairedData):
   """Images for inpainting: training batches hold the targets alone (the
-  masked source is made on the device, `jaxgan/inpainting.py`); evaluation
+  masked source is made on the device, `inpainting.py` here); evaluation
   pairs add each image's fixed mask and the masked source."""
 
   def __init__(self, config):
-    from jaxgan import inpainting  # pylint: disable=g-import-not-at-top
+    from jaxgan.families.paired import inpainting  # pylint: disable=g-import-not-at-top
     super().__init__(config)
     height, width = self.crop_hw
     if height != width:
@@ -338,7 +338,7 @@ class InpaintData(PairedData):
                  split: Split | None = None) -> dict[str, np.ndarray]:
     """{'source': masked, 'target', 'holes': (N, S, S, 1) uint8}: image i of
     the split always gets the mask of (seed, i)."""
-    from jaxgan import inpainting  # pylint: disable=g-import-not-at-top
+    from jaxgan.families.paired import inpainting  # pylint: disable=g-import-not-at-top
     split = split or self.eval
     pairs = super().eval_pairs(num, split)
     rows = input_pipeline.spread_rows(len(split.paths), num)

@@ -174,7 +174,7 @@ def user_hole(config, size: int, mask: str, image: np.ndarray) -> np.ndarray:
   """The bool (H, W) hole of a user's `image` (uint8 (H, W, C)): `mask` is
   an image of the same size (white = the hole), or 'run' for the run's own
   eval mask at its training `size`, resized to the image's."""
-  from jaxgan import paired_data  # pylint: disable=g-import-not-at-top
+  from jaxgan.families.paired import data as paired_data  # pylint: disable=g-import-not-at-top
   height, width = image.shape[:2]
   if mask == 'run':
     hole = eval_holes(config.data, config.seed, 1, size)[0, ..., 0]

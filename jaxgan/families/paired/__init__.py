@@ -47,18 +47,18 @@ import numpy as np
 import optax
 
 from jaxgan import errors
+from jaxgan.families import base
+from jaxgan.families.paired import data as paired_data
+from jaxgan.families.paired import inpainting
+from jaxgan.families.paired import sr_data
 from jaxgan import imresize
-from jaxgan import inpainting
 from jaxgan import input_pipeline
 from jaxgan import losses
 from jaxgan import networks
-from jaxgan import paired_data
-from jaxgan import sr_data
-from jaxgan import writers
-from jaxgan.families import base
 from jaxgan.networks import srresnet
 from jaxgan.networks import unet
 from jaxgan.networks import vgg
+from jaxgan import writers
 
 
 @flax.struct.dataclass
@@ -121,17 +121,17 @@ def _completed(config, source, out, inputs):
 
 
 def _translation_evaluator(config, data, workdir, write):
-  from jaxgan import translation_eval  # pylint: disable=g-import-not-at-top
+  from jaxgan.families.paired import evaluation as translation_eval  # pylint: disable=g-import-not-at-top
   return translation_eval.TranslationEvaluator(config, data, workdir, write)
 
 
 def _inpainting_evaluator(config, data, workdir, write):
-  from jaxgan import inpaint_eval  # pylint: disable=g-import-not-at-top
+  from jaxgan.families.paired import inpaint_eval  # pylint: disable=g-import-not-at-top
   return inpaint_eval.InpaintingEvaluator(config, data, workdir, write)
 
 
 def _sr_evaluator(config, data, workdir, write):
-  from jaxgan import sr_eval  # pylint: disable=g-import-not-at-top
+  from jaxgan.families.paired import sr_eval  # pylint: disable=g-import-not-at-top
   return sr_eval.SREvaluator(config, data, workdir, write)
 
 
@@ -149,6 +149,9 @@ class Task:
   content: Callable = _whole_target
   # (config, source, G's output, predict's inputs) -> predict's answer.
   output: Callable = _as_output
+  # What `python -m jaxgan.translate` needs besides an image: a mask (the
+  # hole to fill) for inpainting.
+  needs_mask: bool = False
 
 
 _PIX2PIX = Task(paired_data.PairedData, _given_source, _translation_evaluator,
@@ -160,7 +163,7 @@ TASKS['super_resolution'] = Task(sr_data.HRData, _bicubic_source,
                                  _sr_evaluator, ('srresnet', 'rrdb'))
 TASKS['inpainting'] = Task(paired_data.InpaintData, _masked_source,
                            _inpainting_evaluator, ('context_encoder',),
-                           _hole_region, _completed)
+                           _hole_region, _completed, needs_mask=True)
 
 
 def add_config(config: ml_collections.ConfigDict):
@@ -173,13 +176,13 @@ def add_config(config: ml_collections.ConfigDict):
   # Sub-folders (under the split folder) held out for evaluation instead.
   data.holdout = ()
   data.direction = 'AtoB'  # aligned: AtoB (source A) or BtoA.
-  data.preprocess = 'resize_and_crop'  # See jaxgan/paired_data.py.
+  data.preprocess = 'resize_and_crop'  # See jaxgan/families/paired/data.py.
   data.load_size = 286
   data.crop_size = 256
   data.flip = True
   data.channels = ml_collections.config_dict.placeholder(int)  # 1, 3 or file's
   data.edge_sigma = 2.0  # edges: Canny's Gaussian sigma, in pixels.
-  # super_resolution (jaxgan/sr_data.py): HR files under data_dir matching
+  # super_resolution (sr_data.py here): HR files under data_dir matching
   # `pattern`, random crop_size crops (flip also turns by 90 degrees), LR by
   # MATLAB's bicubic downscale by `scale`; evaluated on `eval_set` (set5,
   # set14, bsd100 under sr_dir, or a folder).
@@ -187,7 +190,7 @@ def add_config(config: ml_collections.ConfigDict):
   data.pattern = '*'
   data.eval_set = ''
   data.sr_dir = 'data/sr'
-  # inpainting (jaxgan/inpainting.py): the mask (center | random_block |
+  # inpainting (inpainting.py here): the mask (center | random_block |
   # random_region), the hole's side, the overlap border's width, the hole's
   # fill (grey levels R, G, B), random_region's grid and hole share.
   data.mask = 'center'

@@ -11,7 +11,7 @@ horizontal flip and a rotation by a multiple of 90 degrees (Ledig et al.'s
 epoch, example index): fresh every epoch, the same after a resume.
 
 Evaluation is on a benchmark set (`data.eval_set`: set5, set14, bsd100 under
-`data.sr_dir`, or a folder), whole images, scored by `jaxgan.sr_eval`'s
+`data.sr_dir`, or a folder), whole images, scored by `sr_eval.py`'s
 protocol. Never train on the evaluation set: `PairedData` refuses a training
 folder that holds the evaluation images.
 """
@@ -23,9 +23,9 @@ import numpy as np
 from absl import logging
 
 from jaxgan import errors
+from jaxgan.families.paired import sr_eval
 from jaxgan import imresize
 from jaxgan import input_pipeline
-from jaxgan import sr_eval
 
 
 def _training_paths(data) -> list[pathlib.Path]:

@@ -21,13 +21,11 @@ table prints first (x4: Set5 28.42 dB / 0.8104).
 """
 
 import dataclasses
-import json
 import os
 import pathlib
 
 from absl import app
 from absl import flags
-from absl import logging
 import numpy as np
 from PIL import Image
 
@@ -35,6 +33,7 @@ from jaxgan import errors
 from jaxgan import imresize
 from jaxgan import inception
 from jaxgan import input_pipeline
+from jaxgan import writers
 
 # The SelfExSR release of the benchmark sets (../shared/data/sr-benchmarks,
 # extracted under data/sr): SET/image_SRF_<scale>/img_NNN_SRF_<scale>_HR.png.
@@ -286,9 +285,4 @@ def command(FLAGS):  # pylint: disable=invalid-name
       source.update(interpolate_from=FLAGS.interpolate_from,
                     alpha=FLAGS.alpha)
   result = {**source, **evaluate_set(eval_set, upscale, out)}
-  with open(os.path.join(out, 'result.json'), 'w') as f:
-    json.dump(result, f, indent=1)
-  print(json.dumps({k: v for k, v in result.items() if k != 'images'},
-                   indent=1))
-  logging.info('Wrote %s (and the SR images)', os.path.join(out,
-                                                            'result.json'))
+  writers.write_result(out, result, ' (and the SR images)', ('images',))
