@@ -55,6 +55,7 @@ from jaxgan import imresize
 from jaxgan import input_pipeline
 from jaxgan import losses
 from jaxgan import networks
+from jaxgan.networks import resnet_generator
 from jaxgan.networks import srresnet
 from jaxgan.networks import unet
 from jaxgan.networks import vgg
@@ -155,7 +156,7 @@ class Task:
 
 
 _PIX2PIX = Task(paired_data.PairedData, _given_source, _translation_evaluator,
-                unet.UNETS)
+                unet.UNETS + tuple(resnet_generator.RESNETS))
 # Pairs read from files (pix2pix), or made on the device from the target
 # alone: super-resolution's LR input, inpainting's masked image.
 TASKS = {name: _PIX2PIX for name in paired_data.PAIRS}
@@ -296,7 +297,8 @@ class Paired(base.Family):
     if data.direction not in ('AtoB', 'BtoA'):
       raise errors.ConfigError(f'config.data.direction={data.direction!r}: '
                                "use 'AtoB' or 'BtoA'")
-    if data.preprocess != 'none' and task is _PIX2PIX:
+    if (data.preprocess != 'none' and task is _PIX2PIX and
+        config.model.generator in unet.UNETS):
       try:
         unet.unet_depth(data.crop_size)
       except ValueError as e:
