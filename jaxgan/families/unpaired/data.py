@@ -1,0 +1,176 @@
+"""Unpaired data: two domains' images, each in its own order.
+
+The layout CycleGAN's datasets ship in, `data_dir/trainA`, `trainB`,
+`testA`, `testB` (`config.data.train_dirs`, `eval_dirs`), or any two
+folders under data_dir, e.g. two class sub-folders of one folder
+(`train/cat`, `train/dog` of CIFAR-10's PNG folders). Images load as the
+paired family's do (`config.data.preprocess`, load_size, crop_size, flip):
+resized once, then a random crop and flip per (seed, epoch, index).
+
+The two domains are drawn in two independent orders, each a function of
+(seed, step): domain A by the permutations of seed, B by those of
+seed + B_SEED_OFFSET, every epoch of each visiting all its images once. The
+authors draw B with `random.randint`, so their runs cannot resume exactly;
+these can. An epoch is max(|A|, |B|) images (the authors' dataset length),
+which the learning-rate schedule counts.
+"""
+
+import pathlib
+
+from absl import logging
+import numpy as np
+
+from jaxgan import errors
+from jaxgan import input_pipeline
+from jaxgan.families.paired import data as paired_data
+
+DOMAINS = ('A', 'B')
+# Domain B's order: the permutations of seed + this (A's: of seed).
+B_SEED_OFFSET = 1_000_003
+
+
+def _load(paths, data, load_hw=None) -> np.ndarray:
+  """uint8 (N, H, W, C) of every readable file, resized to the load size."""
+  images, bad = [], []
+  for path in paths:
+    try:
+      image = paired_data._read(path, {1: 'L', 3: 'RGB'}.get(data.channels))  # pylint: disable=protected-access
+    except (OSError, ValueError, SyntaxError) as e:
+      bad.append((path, e))
+      continue
+    height, width = load_hw or paired_data.load_size_of(
+        image.shape, data.preprocess, data.load_size)
+    images.append(paired_data._resize(image, width, height))  # pylint: disable=protected-access
+  if bad:
+    logging.warning(
+        'Skipped %d unreadable image(s), e.g. %s (%s)', len(bad), bad[0][0],
+        bad[0][1])
+  if not images:
+    raise input_pipeline.DataError(
+        f'none of the {len(paths)} image files could be read (e.g. '
+        f'{bad[0][0]}: {bad[0][1]})')
+  shapes = {i.shape for i in images}
+  if len(shapes) > 1:
+    raise input_pipeline.DataError(
+        f'the images load at different sizes {sorted(shapes)[:3]}: use '
+        '--config.data.preprocess=resize_and_crop')
+  return np.stack(images)
+
+
+class UnpairedData:
+  """Both domains' training and evaluation images; batches of (seed, step)."""
+
+  def __init__(self, config):
+    data = self.data = config.data
+    self.config = config
+    if not data.data_dir:
+      raise input_pipeline.DataError(
+          'unpaired translation reads two folders: pass '
+          '--config.data.data_dir=PATH (with trainA/ and trainB/ below it, '
+          'or set config.data.train_dirs)')
+    root = pathlib.Path(data.data_dir)
+    self.name = f'unpaired:{data.data_dir}'
+    self.train, self.eval = {}, {}
+    for domain, folder in zip(DOMAINS, data.train_dirs):
+      self.train[domain] = _load(self._paths(root / folder, 'train_dirs'),
+                                 data)
+    channels = {d: x.shape[-1] for d, x in self.train.items()}
+    if len(set(channels.values())) > 1:
+      raise input_pipeline.DataError(
+          f'the domains have different channel counts ({channels}: grey '
+          'and colour images): set --config.data.channels=3 (grey images '
+          'become three equal channels) or =1 (colour images become grey)')
+    crop = data.crop_size
+    height, width = self.train['A'].shape[1:3]
+    for domain, images in self.train.items():
+      if images.shape[1:3] != (height, width):
+        raise input_pipeline.DataError(
+            f'domain {domain} loads at {images.shape[1]}x{images.shape[2]}, '
+            f'A at {height}x{width}: use '
+            '--config.data.preprocess=resize_and_crop')
+    if data.preprocess == 'none':
+      self.crop_hw = (height, width)
+    else:
+      if min(height, width) < crop:
+        raise errors.ConfigError(
+            f'config.data.crop_size={crop} is larger than the loaded images '
+            f'({height}x{width}): lower crop_size or raise load_size.')
+      self.crop_hw = (crop, crop)
+    eval_hw = {'resize_and_crop': (crop, crop)}.get(data.preprocess)
+    for domain, folder in zip(DOMAINS, data.eval_dirs or ()):
+      if (root / folder).is_dir():
+        self.eval[domain] = _load(self._paths(root / folder, 'eval_dirs'),
+                                  data, eval_hw)
+    self.sizes = {d: len(x) for d, x in self.train.items()}
+    self.num_examples = max(self.sizes.values())
+
+  @staticmethod
+  def _paths(folder: pathlib.Path, field: str) -> list:
+    if not folder.is_dir():
+      raise input_pipeline.DataError(
+          f'{folder} does not exist: unpaired translation reads one folder '
+          f'per domain, config.data.{field} under config.data.data_dir '
+          '(trainA/ and trainB/ by default)')
+    return paired_data.image_paths(folder)
+
+  @property
+  def spec(self) -> dict:
+    h, w = self.crop_hw
+    c = self.train['A'].shape[-1]
+    return {'A': (h, w, c), 'B': (h, w, c), 'num_examples': self.num_examples}
+
+  def describe(self) -> str:
+    n_eval = {d: len(x) for d, x in self.eval.items()}
+    return (f'{self.name}, training images A {self.sizes["A"]:,} and B '
+            f'{self.sizes["B"]:,}, evaluation {n_eval or "none"}, '
+            f'{self.spec["A"]}')
+
+  def meta(self) -> dict:
+    """What a checkpoint records (translating needs no dataset)."""
+    return {'dataset': self.name, 'sample_shape': list(self.spec['A']),
+            'source_shape': list(self.spec['A']), 'num_classes': 0,
+            'num_examples': self.num_examples, 'domain_sizes': self.sizes}
+
+  def _seed(self, domain: str) -> int:
+    return self.config.seed + (B_SEED_OFFSET if domain == 'B' else 0)
+
+  def batch(self, step: int, process_index: int = 0,
+            process_count: int = 1) -> dict[str, np.ndarray]:
+    """This process's rows of the global batch of `step`: {'A', 'B'}, each
+    (b, H, W, C) uint8, each domain in its own order."""
+    out = {}
+    ch, cw = self.crop_hw
+    for domain, images in self.train.items():
+      seed = self._seed(domain)
+      indices, epochs = input_pipeline.local_examples(
+          seed, step, self.config.train.batch_size, len(images),
+          process_index, process_count)
+      key = epochs.astype(np.int64) * len(images) + indices
+      height, width = images.shape[1:3]
+      top = np.floor(input_pipeline.hash_uniform(seed, key, 1)
+                     * (height - ch + 1)).astype(np.int64)
+      left = np.floor(input_pipeline.hash_uniform(seed, key, 2)
+                      * (width - cw + 1)).astype(np.int64)
+      crops = np.stack([images[i, t:t + ch, l:l + cw]
+                        for i, t, l in zip(indices, top, left)])
+      if self.data.flip:
+        flip = input_pipeline.hash_uniform(seed, key, 3) < 0.5
+        crops[flip] = crops[flip, :, ::-1]
+      out[domain] = crops
+    return out
+
+  def eval_images(self, num: int | None = None) -> dict[str, np.ndarray]:
+    """Each domain's evaluation images (centre crops), `num` spread over
+    the (sorted) files."""
+    if not self.eval:
+      raise input_pipeline.DataError(
+          f'{self.name} has no evaluation images: add the '
+          f'config.data.eval_dirs folders {tuple(self.data.eval_dirs)}')
+    ch, cw = self.crop_hw
+    out = {}
+    for domain, images in self.eval.items():
+      images = images[input_pipeline.spread_rows(len(images), num)]
+      top = (images.shape[1] - ch) // 2
+      left = (images.shape[2] - cw) // 2
+      out[domain] = images[:, top:top + ch, left:left + cw]
+    return out
