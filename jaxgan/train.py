@@ -204,10 +204,11 @@ class Trainer:
     self._choose_forms(state, batches, several=True)
     return self._steps(state, batches)
 
-  def predict(self, state, inputs: dict, ema: bool = False) -> np.ndarray:
-    """`Family.predict` on host inputs (inference mode), on the host."""
-    return np.asarray(self._predict(self.on_one_device(state), inputs,
-                                    ema=ema))
+  def predict(self, state, inputs: dict, ema: bool = False):
+    """`Family.predict` on host inputs (inference mode), on the host: an
+    array, or a dict of them (the unpaired family's both directions)."""
+    return jax.tree.map(np.asarray, self._predict(
+        self.on_one_device(state), inputs, ema=ema))
 
 
 class _BestCheckpoint:

@@ -4,6 +4,7 @@
   paired   paired image-to-image translation (families/paired/): pix2pix,
            super-resolution, inpainting; each task's data, masks and
            evaluation live in that package
+  unpaired unpaired translation (families/unpaired/): CycleGAN
 
 docs/families.md describes the interface (`base.Family`) and how the later
 families (super-resolution and inpainting, CycleGAN, TadGAN, progressive
@@ -22,6 +23,7 @@ DEFAULT = 'gan'
 FAMILIES = {
     'gan': ('jaxgan.families.gan', 'GAN'),
     'paired': ('jaxgan.families.paired', 'Paired'),
+    'unpaired': ('jaxgan.families.unpaired', 'Unpaired'),
 }
 
 # `python -m jaxgan.evaluate NAME` -> the module (define_flags(),

@@ -1,0 +1,138 @@
+"""CycleGAN (the unpaired family): the networks at the authors' parameter
+counts, one iteration's losses against a float64 reference, and exact
+resume with the pools."""
+
+import json
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from PIL import Image
+import pytest
+
+from configs import cyclegan
+from jaxgan import families
+from jaxgan import input_pipeline
+from jaxgan import networks
+from jaxgan import train
+from jaxgan.families import unpaired
+from jaxgan.families.unpaired import data as unpaired_data
+
+
+def test_networks_have_the_authors_parameter_counts():
+  config = cyclegan.get_config('unaligned')
+  spec = {'A': (256, 256, 3), 'B': (256, 256, 3), 'num_examples': 1}
+  family = families.get('unpaired')(config, spec)
+  state = jax.eval_shape(family.init, jax.random.key(0))
+  counts = {k: networks.count_parameters(v)
+            for k, v in family.networks(state).items()}
+  assert counts == {'G_A': 11_378_179, 'G_B': 11_378_179,
+                    'D_A': 2_764_737, 'D_B': 2_764_737}
+  assert state.pools['A'].images.shape == (50, 256, 256, 3)
+
+
+def write_domains(root, n=4, size=20):
+  rng = np.random.default_rng(0)
+  for folder, base in (('trainA', 40), ('trainB', 200)):
+    (root / folder).mkdir(parents=True)
+    for i in range(n):
+      image = np.clip(base + rng.integers(-30, 30, (size, size, 3)), 0, 255)
+      Image.fromarray(image.astype(np.uint8)).save(root / folder / f'{i}.png')
+
+
+def tiny(root, steps):
+  config = cyclegan.get_config('unaligned')
+  config.data.data_dir = str(root)
+  config.data.load_size, config.data.crop_size = 20, 16
+  config.model.generator = 'resnet_6blocks'
+  config.model.g_features = 4
+  config.model.d_features = 4
+  config.model.n_layers = 1
+  config.model.pool_size = 3
+  config.train.num_steps = steps
+  config.train.n_epochs, config.train.n_epochs_decay = 1, 1
+  config.checkpoint_every = 2
+  config.log_every = 1
+  config.sample_every = 1000
+  config.num_samples = 2
+  return config
+
+
+def test_resumes_exactly_with_the_pools_and_writes_its_networks(tmp_path):
+  write_domains(tmp_path / 'data')
+  config = tiny(tmp_path / 'data', steps=3)
+  train.train_and_evaluate(config, tmp_path / 'stopped', jax.devices()[:1])
+  config.train.num_steps = 6
+  resumed = train.train_and_evaluate(config, tmp_path / 'stopped',
+                                     jax.devices()[:1])
+  straight = train.train_and_evaluate(config, tmp_path / 'straight',
+                                      jax.devices()[:1])
+  # 6 fakes of each domain went through pools of 3: full, and swapping.
+  assert int(straight.pools['A'].count) == 3
+  for x, y in zip(jax.tree.leaves(jax.device_get(resumed)),
+                  jax.tree.leaves(jax.device_get(straight)), strict=True):
+    np.testing.assert_allclose(np.asarray(x, np.float64),
+                               np.asarray(y, np.float64), rtol=1e-5,
+                               atol=1e-6)
+  nets = json.loads((tmp_path / 'straight' / 'networks.json').read_text())
+  assert set(nets) >= {'G_A', 'G_B', 'D_A', 'D_B'}
+  grid = np.asarray(Image.open(next(
+      (tmp_path / 'straight' / 'samples').glob('*.png'))))
+  assert grid.shape[1] == 6 * 18 + 2  # A | G_A(A) | rec A | B | ... | rec B
+
+
+def test_bad_generator_and_missing_domain_are_clear(tmp_path):
+  config = cyclegan.get_config('unaligned')
+  config.model.generator = 'srresnet'
+  with pytest.raises(Exception, match='unpaired family builds'):
+    families.get('unpaired').validate(config)
+  config = tiny(tmp_path / 'nothing', steps=1)
+  with pytest.raises(Exception, match='trainA'):
+    families.get('unpaired').create_data(config)
+
+
+def test_losses_equal_a_float64_reference(tmp_path):
+  write_domains(tmp_path / 'data')
+  config = tiny(tmp_path / 'data', steps=1)
+  data = unpaired_data.UnpairedData(config)
+  unpaired.Unpaired.resolve(config, data)
+  family = unpaired.Unpaired(config, data.spec)
+  state = family.init(jax.random.key(0))
+  batch = data.batch(0)
+  _, metrics = jax.jit(family.update)(state, batch)
+  a, b = (input_pipeline.to_model_input(batch[d]) for d in ('A', 'B'))
+
+  @jax.jit  # One compiled call: op by op, the nets would take minutes.
+  def outputs(state):
+    g = lambda name, x: family.generate(name, state.g_params, state.g_state,  # pylint: disable=g-long-lambda
+                                        x)[0]
+    d = lambda name, x: family.discriminate(name, state.d_params,  # pylint: disable=g-long-lambda
+                                            state.d_state, x)[0]
+    fake_b, fake_a = g('G_A', a), g('G_B', b)
+    return dict(fake_b=fake_b, fake_a=fake_a, rec_a=g('G_B', fake_b),
+                rec_b=g('G_A', fake_a), idt_b=g('G_A', b), idt_a=g('G_B', a),
+                da_fake=d('D_A', fake_b), db_fake=d('D_B', fake_a),
+                da_real=d('D_A', b), db_real=d('D_B', a))
+
+  o = {k: np.asarray(v, np.float64) for k, v in outputs(state).items()}
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  l1 = lambda x, y: np.mean(np.abs(x - y))  # pylint: disable=unnecessary-lambda-assignment
+  mse = lambda x, t: np.mean(np.square(x - t))  # pylint: disable=unnecessary-lambda-assignment
+  # The authors' backward_G: GANLoss('lsgan') is MSE against 1; cycle and
+  # identity L1 with lambda 10 and 0.5 x lambda.
+  expected = {
+      'g_gan_A': mse(o['da_fake'], 1), 'g_gan_B': mse(o['db_fake'], 1),
+      'g_cycle_A': l1(o['rec_a'], a), 'g_cycle_B': l1(o['rec_b'], b),
+      'g_idt_A': l1(o['idt_b'], b), 'g_idt_B': l1(o['idt_a'], a)}
+  expected['g_loss'] = (expected['g_gan_A'] + expected['g_gan_B'] +
+                        10 * (expected['g_cycle_A'] + expected['g_cycle_B']) +
+                        5 * (expected['g_idt_A'] + expected['g_idt_B']))
+  # backward_D_basic: (MSE(D(real), 1) + MSE(D(fake), 0)) * 0.5, on the
+  # fakes of the G before its update (the pools return them while filling)
+  # and the D before its.
+  expected['d_A'] = 0.5 * (mse(o['da_real'], 1) + mse(o['da_fake'], 0))
+  expected['d_B'] = 0.5 * (mse(o['db_real'], 1) + mse(o['db_fake'], 0))
+  expected['d_loss'] = expected['d_A'] + expected['d_B']
+  for name, value in expected.items():
+    np.testing.assert_allclose(float(metrics[name]), value, rtol=1e-5,
+                               err_msg=name)
