@@ -5,7 +5,6 @@ resume with the pools."""
 import json
 
 import jax
-import jax.numpy as jnp
 import numpy as np
 from PIL import Image
 import pytest

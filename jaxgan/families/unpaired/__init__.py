@@ -1,4 +1,4 @@
-"""Unpaired translation: CycleGAN (Zhu et al. 2017), `config.family = 'unpaired'`.
+"""Unpaired translation: CycleGAN (Zhu et al. 2017), config.family unpaired.
 
 Two domains A and B and no pairs. Two generators, G_A: A -> B and G_B:
 B -> A (the authors' names; `resnet_9blocks` by default), two
