@@ -313,11 +313,12 @@ class SavedRun:
 
 
 def read_run(workdir: str, step: int | None = None, best: bool = False,
-             family: str = families.DEFAULT,
+             family: str | tuple[str, ...] = families.DEFAULT,
              other_tool: str = '') -> SavedRun:
   """Step `step` (default: the latest) of `workdir`'s checkpoints (`best`:
-  checkpoints_best), refused unless it is a run of `family` (`other_tool`
-  says what reads the other families)."""
+  checkpoints_best), refused unless it is a run of `family` (or of one of
+  a tuple of them; `other_tool` says what reads the other families)."""
+  wanted = (family,) if isinstance(family, str) else tuple(family)
   ckpt = Checkpointer(checkpoint_dir(workdir, best), read_only=True)
   try:
     steps = ckpt.all_steps()
@@ -337,10 +338,10 @@ def read_run(workdir: str, step: int | None = None, best: bool = False,
                                f'it has steps {steps}.')
     meta = ckpt.read_meta(step)
     config = config_from_meta(meta)
-    if config.family != family:
+    if config.family not in wanted:
       raise errors.ConfigError(
-          f'{workdir} holds a {config.family!r} run, not a {family!r} one: '
-          f'{other_tool}')
+          f'{workdir} holds a {config.family!r} run, not a '
+          f'{" or ".join(repr(f) for f in wanted)} one: {other_tool}')
     device = jax.sharding.SingleDeviceSharding(jax.local_devices()[0])
     return SavedRun(step, meta, config, ckpt.restore_raw(step, device))
   finally:

@@ -1,4 +1,4 @@
-r"""Applies a trained translator (the paired family) to your own images.
+r"""Applies a trained translator (paired or unpaired) to your own images.
 
   python -m jaxgan.translate --workdir=runs/pix2pix_orl --input=faces/ \
       --out=runs/pix2pix_orl/translated [--step=N] [--pairs]
@@ -14,6 +14,11 @@ side, translated, and cropped back, so the output has the input's size; the
 U-Net is fully convolutional, and a larger input only widens its bottleneck.
 Writes OUT/NAME.png (the output) and OUT/grid_NAME.png (input | output
 [| target]); prints one line per image.
+
+An unpaired run (CycleGAN) has two generators: `--direction=AtoB` (G_A,
+the default) or `BtoA` (G_B) picks one; inputs are images of its source
+domain (no --pairs). A paired run translates the one way it was trained
+(config.data.direction) and refuses the other.
 
 An inpainting run (the context encoder) fills holes instead:
 
@@ -44,6 +49,7 @@ from jaxgan import families
 from jaxgan.families import paired
 from jaxgan.families.paired import data as paired_data
 from jaxgan.families.paired import inpainting
+from jaxgan.families import unpaired
 from jaxgan import inception
 from jaxgan import input_pipeline
 from jaxgan import writers
@@ -59,6 +65,8 @@ def define_flags():
   flags.DEFINE_bool('best', False, 'From WORKDIR/checkpoints_best.')
   flags.DEFINE_bool('pairs', False, 'Make (source, target) from each input '
                     'as training did (grey, edges, or the A|B halves).')
+  flags.DEFINE_string('direction', None, 'Unpaired (CycleGAN) runs: AtoB '
+                      '(G_A, the default) or BtoA (G_B).')
   flags.DEFINE_string('mask', None, 'Inpainting runs: a mask image of the '
                       "input's size (white = hole), or 'run' for the run's "
                       'own mask.')
@@ -70,8 +78,10 @@ class Translator:
   config: object
   meta: dict
   step: int
-  family: paired.Paired
+  family: object  # paired.Paired or unpaired.Unpaired
   state: object
+  # An unpaired run's: AtoB (G_A) or BtoA (G_B). None: a paired run.
+  direction: str | None = None
 
   @property
   def multiple(self) -> int:
@@ -82,7 +92,10 @@ class Translator:
   def __call__(self, sources: np.ndarray) -> np.ndarray:
     """uint8 or [-1, 1] sources (B, H, W, C), H and W multiples of
     `multiple` -> outputs in [-1, 1]."""
-    return np.asarray(self._predict(self.state, {'source': sources}))
+    if self.direction is None:
+      return np.asarray(self._predict(self.state, {'source': sources}))
+    src, dst = self.direction[0], self.direction[-1]
+    return np.asarray(self._predict(self.state, {src: sources})[f'fake_{dst}'])
 
   def __post_init__(self):
     self._predict = jax.jit(self.family.predict)
@@ -118,12 +131,39 @@ class Translator:
     return self(padded[None])[0, :height, :width]
 
 
-def load(workdir, step=None, best=False) -> Translator:
+def load(workdir, step=None, best=False, direction=None) -> Translator:
+  """The generator of a paired run, or (`direction` AtoB, the default, or
+  BtoA) one of an unpaired run's two."""
   run = checkpoints.read_run(
-      workdir, step, best, 'paired', 'python -m jaxgan.translate applies '
-      'paired-family (pix2pix) generators; sample noise GANs with python -m '
+      workdir, step, best, ('paired', 'unpaired'),
+      'python -m jaxgan.translate applies paired (pix2pix) and unpaired '
+      '(CycleGAN) generators; sample noise GANs with python -m '
       'jaxgan.sample.')
   config, meta, raw = run.config, run.meta, run.raw
+  if config.family == 'unpaired':
+    direction = direction or 'AtoB'
+    if direction not in unpaired.DIRECTIONS:
+      raise errors.ConfigError(f'--direction={direction}: an unpaired run '
+                               f'translates {" or ".join(unpaired.DIRECTIONS)}')
+    shape = tuple(meta['sample_shape'])
+    family = families.get('unpaired')(
+        config, {'A': shape, 'B': shape, 'num_examples': meta['num_examples']})
+    state = unpaired.UnpairedState(
+        step=raw['step'], g_params=raw['g_params'],
+        # Instance norm keeps no statistics: a checkpoint may hold no
+        # entry for a network's empty state.
+        g_state={n: dict(raw.get('g_state', {}).get(n, {}))
+                 for n in unpaired.G_DOMAINS},
+        g_opt_state=None, d_params=None, d_state=None, d_opt_state=None,
+        pools=None)
+    return Translator(config, meta, run.step, family, state, direction)
+  trained = config.data.get('direction', 'AtoB')
+  if direction not in (None, trained):
+    raise errors.ConfigError(
+        f'--direction={direction}: {workdir} is a paired run, which '
+        f'translates one way, {trained} (config.data.direction); train a '
+        f'run with --config.data.direction={direction}, or an unpaired '
+        '(CycleGAN) run, which translates both')
   spec = {'source': tuple(meta['source_shape']),
           'target': tuple(meta['sample_shape']),
           'num_examples': meta['num_examples']}
@@ -222,8 +262,13 @@ def _translate_file(translator: Translator, path) -> str | None:
 
 def main(argv):
   del argv
-  translator = load(FLAGS.workdir, FLAGS.step, FLAGS.best)
-  needs_mask = paired.TASKS[translator.config.data.name].needs_mask
+  translator = load(FLAGS.workdir, FLAGS.step, FLAGS.best, FLAGS.direction)
+  needs_mask = (translator.direction is None and
+                paired.TASKS[translator.config.data.name].needs_mask)
+  if translator.direction is not None and FLAGS.pairs:
+    raise errors.ConfigError(
+        f'--pairs: {FLAGS.workdir} is an unpaired run, whose inputs are '
+        'images of one domain (drop --pairs; --direction picks the domain)')
   if needs_mask and not FLAGS.mask:
     raise errors.ConfigError(
         f'{FLAGS.workdir} is an inpainting run: pass --mask=IMAGE (white = '

@@ -346,6 +346,8 @@ def test_translate_pads_any_size_and_crops_back(tmp_path):
   # A 32x32 input needs no padding: the same as the generator on it.
   np.testing.assert_allclose(translator.translate(image[:32, :32]),
                              translator(image[None, :32, :32])[0], atol=1e-6)
+  with pytest.raises(errors.ConfigError, match='translates one way, AtoB'):
+    translate.load(tmp_path / 'run', direction='BtoA')
   with pytest.raises(errors.ConfigError, match='jaxgan.translate'):
     from jaxgan import sample  # pylint: disable=g-import-not-at-top
     sample.load(tmp_path / 'run')

@@ -50,6 +50,7 @@ from jaxgan.networks import unet
 GENERATORS = tuple(resnet_generator.RESNETS) + unet.UNETS
 # name -> (the domain it reads, the domain it makes).
 G_DOMAINS = {'G_A': ('A', 'B'), 'G_B': ('B', 'A')}
+DIRECTIONS = ('AtoB', 'BtoA')  # jaxgan.translate --direction: G_A, G_B.
 # D_A judges domain B (G_A's fakes), D_B domain A.
 D_DOMAINS = {'D_A': 'B', 'D_B': 'A'}
 
