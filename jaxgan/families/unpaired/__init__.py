@@ -109,6 +109,11 @@ def add_config(config: ml_collections.ConfigDict):
         dict(name='adam', learning_rate=2e-4, b1=0.5, b2=0.999))
   config.num_samples = 4
   config.sample_every = 1000
+  # Evaluation on the eval_dirs images (`evaluation.py`): the cycle L1 and,
+  # with eval.fid, each direction's Inception FID and KID.
+  config.eval.num_examples = 0  # 0: every evaluation image.
+  config.eval.fid = False
+  config.eval.metric = 'cycle'  # The best checkpoint's: cycle | fid.
 
 
 def _l1(a, b):
@@ -144,6 +149,12 @@ class Unpaired(base.Family):
                  'd_loss_scale'):
       if loss[name] < 0:
         raise errors.ConfigError(f'config.loss.{name} must be 0 or more')
+    if config.eval.metric not in ('cycle', 'fid'):
+      raise errors.ConfigError(
+          f'config.eval.metric={config.eval.metric!r}: use cycle or fid')
+    if config.eval.metric == 'fid' and not config.eval.fid:
+      raise errors.ConfigError('config.eval.metric=fid needs '
+                               'config.eval.fid=True')
     if m.pool_size < 0:
       raise errors.ConfigError('config.model.pool_size must be 0 (no pool) '
                                'or more')
@@ -348,6 +359,12 @@ class Unpaired(base.Family):
     writers.save_image(path, writers.column_grid(
         [inputs['A'][:n], outputs['fake_B'][:n], outputs['rec_A'][:n],
          inputs['B'][:n], outputs['fake_A'][:n], outputs['rec_B'][:n]]))
+
+  def evaluator(self, data, workdir, write=True):
+    if not data.eval:
+      return None
+    from jaxgan.families.unpaired import evaluation  # pylint: disable=g-import-not-at-top
+    return evaluation.UnpairedEvaluator(self.config, data, workdir, write)
 
   def networks(self, state):
     return {**{n: state.g_params[n] for n in G_DOMAINS},
