@@ -56,7 +56,8 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from configs import context_encoder, dcgan, gan_mlp, pix2pix, srgan, wgan_gp
+from configs import (context_encoder, cyclegan, dcgan, gan_mlp, pix2pix,
+                     srgan, wgan_gp)
 from jaxgan import families
 from jaxgan.families import gan as gan_family
 from jaxgan.families.paired import inpainting
@@ -73,7 +74,8 @@ DEFAULT_MODELS = 'mlp_mnist,dcgan32_mnist,dcgan64,wgan_gp32'
 FLAGS = flags.FLAGS
 flags.DEFINE_list('models', DEFAULT_MODELS,
                   'Workloads to time, of: mlp_mnist, dcgan28, dcgan32_mnist, '
-                  'dcgan64, wgan_gp28, wgan_gp32, pix2pix256, pix2pix32_b16.')
+                  'dcgan64, wgan_gp28, wgan_gp32, pix2pix256, pix2pix32_b16, '
+                  'srgan96, context_encoder128, cyclegan256.')
 flags.DEFINE_list('conv_impl', ['auto'], "Convolution formulations ('auto', "
                   "'conv', 'matmul').")
 flags.DEFINE_list('steps_per_dispatch', ['1'],
@@ -99,7 +101,7 @@ flags.DEFINE_string('json', None, 'Also append one JSON line per row here.')
 
 class Workload(NamedTuple):
   """One timed training setting."""
-  family: str  # 'gan' (noise GAN) or 'paired' (pix2pix).
+  family: str  # 'gan' (noise GAN), 'paired' (pix2pix) or 'unpaired'.
   config: Callable[[], ml_collections.ConfigDict]
   shape: tuple  # One training image (paired: the source's and the target's).
   batch: int
@@ -143,6 +145,11 @@ WORKLOADS = {
     'context_encoder128': Workload('paired', lambda: _context_encoder_config(),  # pylint: disable=unnecessary-lambda
                                    (128, 128, 3), 16, None, 5,
                                    'context_encoder128'),
+    # Zhu et al.'s CycleGAN with the authors' defaults: two resnet_9blocks,
+    # two 70x70 PatchGANs with instance norm, the pools; 256x256, batch 1.
+    'cyclegan256': Workload('unpaired',
+                            lambda: cyclegan.get_config('unaligned'),
+                            (256, 256, 3), 1, None, 5, 'cyclegan256'),
 }
 
 
@@ -167,6 +174,10 @@ def workload_config(name: str, conv_impl='auto', dtype='float32',
     return config, w.shape
   size = w.shape[0]
   config.data.crop_size = size
+  if w.family == 'unpaired':
+    config.data.load_size = size * 286 // 256
+    return config, {'A': w.shape, 'B': w.shape,
+                    'num_examples': PAIRED_EXAMPLES}
   source = w.shape
   if config.data.name == 'super_resolution':
     lr = size // config.data.scale
@@ -253,6 +264,17 @@ def model_flops(name: str) -> dict:
         lambda p, s, x, y: family.discriminate(p, s, x, y)[0],
         state.d_params, state.d_state, source, target)
     per_iter = 3 * f_g + 8 * f_d
+  elif w.family == 'unpaired':
+    x = jnp.zeros((b,) + spec['A'])
+    f_g = forward_flops(
+        lambda p, s, x: family.generate('G_A', p, s, x, train=False)[0],
+        state.g_params, state.g_state, x)
+    f_d = forward_flops(
+        lambda p, s, x: family.discriminate('D_A', p, s, x)[0],
+        state.d_params, state.d_state, x)
+    # The reference's: six backpropagated G passes (cycles and identities),
+    # D_A(fake_B) and D_B(fake_A) frozen, both D's on real + pooled fake.
+    per_iter = 18 * f_g + 16 * f_d
   else:
     z = jnp.zeros((b, gan_family.latent_size(config)))
     x = jnp.zeros((b,) + spec)
@@ -323,6 +345,20 @@ def _paired_data(config, folder):
   return families.get('paired').create_data(config)
 
 
+def _unpaired_data(config, folder):
+  """trainA/ and trainB/ folders of random images at the load size."""
+  config = copy.deepcopy(config)
+  rng = np.random.default_rng(0)
+  size = config.data.load_size
+  for domain in ('trainA', 'trainB'):
+    (pathlib.Path(folder) / domain).mkdir(parents=True)
+    for i in range(PAIRED_EXAMPLES):
+      writers.save_image(str(pathlib.Path(folder) / domain / f'{i:03d}.png'),
+                         rng.integers(0, 256, (size, size, 3), np.uint8))
+  config.data.data_dir = str(folder)
+  return families.get('unpaired').create_data(config)
+
+
 class JaxganRun:
   """One workload compiled once, timed as often as asked."""
 
@@ -339,6 +375,8 @@ class JaxganRun:
     batch = self.config.train.batch_size
     if self.family == 'gan':
       shapes = {'image': (self.config.train.n_critic, batch) + self.spec}
+    elif self.family == 'unpaired':
+      shapes = {d: (batch,) + self.spec[d] for d in ('A', 'B')}
     else:  # Inpainting's batches hold the images alone.
       keys = (('target',) if self.config.data.name == 'inpainting' else
               ('source', 'target'))
@@ -403,6 +441,9 @@ class JaxganRun:
       if self.family == 'gan':
         dataset = _gan_dataset(self.spec)
         batches = lambda: input_pipeline.batch_iterator(dataset, self.config)  # pylint: disable=unnecessary-lambda-assignment
+      elif self.family == 'unpaired':
+        data = _unpaired_data(self.config, folder)
+        batches = lambda: self.trainer.family.batches(data, 0)  # pylint: disable=unnecessary-lambda-assignment
       else:
         data = _paired_data(self.config, folder)
         batches = lambda: data.batches(0)  # pylint: disable=unnecessary-lambda-assignment
@@ -432,7 +473,7 @@ def run_torch(name, repeats) -> dict:
   """
   w = WORKLOADS[name]
   bench, args = FLAGS.torch_bench, ['--model', w.torch_model]
-  if w.family == 'paired':
+  if w.family in ('paired', 'unpaired'):
     bench = FLAGS.torch_translation_bench
     args += ['--batch', str(w.batch), '--size', str(w.shape[0])]
   if jax.default_backend() == 'cpu':

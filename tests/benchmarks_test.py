@@ -83,6 +83,25 @@ def test_context_encoder_flops_count_what_pytorch_counts():
   assert flops['fwd_gflop_D'] * 1e9 == 2 * b * d
 
 
+def test_cyclegan_flops_count_what_pytorch_counts():
+  # resnet_9blocks at 256x256 (batch 1) as torch_translation_bench.py
+  # --model cyclegan256 counts it: output pixels x taps x C_in x C_out, the
+  # 3x3 transposed convolutions input pixels x 9 x C_in x C_out; the 70x70
+  # PatchGAN's 4x4 layers (stride 2 to 32x32, then 31x31 and 30x30).
+  g = (2 * 256 * 256 * 49 * 3 * 64 + 128 * 128 * 9 * 64 * 128 +
+       64 * 64 * 9 * 128 * 256 + 18 * 64 * 64 * 9 * 256 * 256 +
+       64 * 64 * 9 * 256 * 128 + 128 * 128 * 9 * 128 * 64)
+  d = (128 * 128 * 16 * 3 * 64 + 64 * 64 * 16 * 64 * 128 +
+       32 * 32 * 16 * 128 * 256 + 31 * 31 * 16 * 256 * 512 +
+       30 * 30 * 16 * 512)
+  flops = train_speed.model_flops('cyclegan256')
+  assert flops['fwd_gflop_G'] * 1e9 == 2 * g
+  assert flops['fwd_gflop_D'] * 1e9 == 2 * d
+  # The reference's iteration: 18 F_G + 16 F_D.
+  assert flops['gflop_per_iter'] == pytest.approx(
+      (18 * 2 * g + 16 * 2 * d) / 1e9, rel=1e-12)
+
+
 def test_pix2pix_workload_runs_and_reads_its_pipeline():
   run = train_speed.JaxganRun('pix2pix32_b16', 'auto', 1, 'float32',
                               batch_size=2)
