@@ -150,6 +150,23 @@ class Split:
   paths: list
 
 
+def check_loaded(paths, bad: list, shapes: set):
+  """After reading `paths`: logs the unreadable files (`bad`: (path,
+  error)); refuses none read, or images loaded at different `shapes`."""
+  if bad:
+    logging.warning('Skipped %d unreadable image(s), e.g. %s (%s)', len(bad),
+                    bad[0][0], bad[0][1])
+  if not shapes:
+    raise input_pipeline.DataError(
+        f'none of the {len(paths)} image files could be read (e.g. '
+        f'{bad[0][0]}: {bad[0][1]})')
+  if len(shapes) > 1:
+    raise input_pipeline.DataError(
+        f'the images load at different sizes {sorted(shapes)[:3]}: use '
+        "--config.data.preprocess=resize_and_crop (or scale_width_and_crop "
+        'for images of one aspect)')
+
+
 def load_split(paths, data, load_hw=None) -> Split:
   """Reads, pairs and resizes every file; skips unreadable files (counted)."""
   sources, targets, kept, bad = [], [], [], []
@@ -168,19 +185,7 @@ def load_split(paths, data, load_hw=None) -> Split:
     targets.append(None if target is source else _resize(target, width,
                                                           height))
     kept.append(path)
-  if bad:
-    logging.warning('Skipped %d unreadable image(s), e.g. %s (%s)', len(bad),
-                    bad[0][0], bad[0][1])
-  if not kept:
-    raise input_pipeline.DataError(
-        f'none of the {len(paths)} image files could be read (e.g. '
-        f'{bad[0][0]}: {bad[0][1]})')
-  shapes = {s.shape for s in sources}
-  if len(shapes) > 1:
-    raise input_pipeline.DataError(
-        f'the images load at different sizes {sorted(shapes)[:3]}: use '
-        "--config.data.preprocess=resize_and_crop (or scale_width_and_crop "
-        'for images of one aspect)')
+  check_loaded(paths, bad, {s.shape for s in sources})
   sources = np.stack(sources)
   return Split(sources, sources if targets[0] is None else np.stack(targets),
                kept)

@@ -17,7 +17,6 @@ which the learning-rate schedule counts.
 
 import pathlib
 
-from absl import logging
 import numpy as np
 
 from jaxgan import errors
@@ -41,19 +40,7 @@ def _load(paths, data, load_hw=None) -> np.ndarray:
     height, width = load_hw or paired_data.load_size_of(
         image.shape, data.preprocess, data.load_size)
     images.append(paired_data._resize(image, width, height))  # pylint: disable=protected-access
-  if bad:
-    logging.warning(
-        'Skipped %d unreadable image(s), e.g. %s (%s)', len(bad), bad[0][0],
-        bad[0][1])
-  if not images:
-    raise input_pipeline.DataError(
-        f'none of the {len(paths)} image files could be read (e.g. '
-        f'{bad[0][0]}: {bad[0][1]})')
-  shapes = {i.shape for i in images}
-  if len(shapes) > 1:
-    raise input_pipeline.DataError(
-        f'the images load at different sizes {sorted(shapes)[:3]}: use '
-        '--config.data.preprocess=resize_and_crop')
+  paired_data.check_loaded(paths, bad, {i.shape for i in images})
   return np.stack(images)
 
 
