@@ -1,4 +1,4 @@
-"""The context encoder (Pathak et al. 2016, sec. 3.1-3.2, 5.1): inpainting.
+"""The context encoder (Pathak et al. 2016, sec. 3.1-3.2, 5.1).
 
 The authors' code (`train.lua`, netG / netD), not the paper's channel-wise
 fully connected layer: its 4000-channel convolutional bottleneck (the 4x4
@@ -17,8 +17,8 @@ No convolution has a bias (train.lua zeroes them before every update). Other
 sizes keep the pattern: the encoder halves the image to 4x4 (channels
 64 * min(2^(i-1), 8) for layer i >= 1), the decoder doubles from 4x4 to the
 patch side (`patch`: the centre half, or the whole image for the random
-masks and where the overlap border does not fit in the centre half; see
-`jaxgan/families/paired/inpainting.py`), and D halves the patch to 4x4.
+masks and where the overlap border does not fit in the centre half: the
+family gives it as `spec['patch']`), and D halves the patch to 4x4.
 The 4x4 valid convolutions on a 4x4 map (and the transposed one from 1x1)
 are dense layers over the flattened map: the same linear maps and
 parameters.
@@ -114,24 +114,23 @@ class ContextDiscriminator(nn.Module):
     return h[:, 0].astype(jnp.float32)
 
 
-def _patch(config, size: int) -> int:
-  """The predicted patch's side: the inpainting task's geometry."""
-  # Here, not at the top: the paired family's package imports the networks.
-  from jaxgan.families.paired import inpainting  # pylint: disable=g-import-not-at-top
-  return inpainting.patch_size(config.data, size)
+def _patch(spec) -> int:
+  """The predicted patch's side, which the family gives in the spec."""
+  return spec.get('patch', spec['target'][0])
 
 
 def _check(config, spec):
+  del config
   size = spec['target'][0]
   _halvings(size, 'image')
-  _halvings(_patch(config, size), 'patch')
+  _halvings(_patch(spec), 'patch')
 
 
 @registry.register('generator', 'context_encoder', check=_check)
 def build_generator(config, spec, axis_name=None):
   m = config.model
   return ContextEncoder(
-      patch=_patch(config, spec['target'][0]),
+      patch=_patch(spec),
       out_channels=spec['target'][-1], features=m.g_features,
       bottleneck=m.bottleneck, axis_name=axis_name,
       impl=layers.resolve_conv_impl(m.conv_impl),

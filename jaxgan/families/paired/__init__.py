@@ -110,6 +110,12 @@ def _hole_region(config, target, aux):
   return real, weights, lambda fake: inpainting.compose(weights, fake, real)
 
 
+def _with_patch(config, spec):
+  """The side of the square G predicts (`inpainting.patch_size`)."""
+  return {**spec, 'patch': inpainting.patch_size(config.data,
+                                                 spec['target'][0])}
+
+
 def _as_output(config, source, out, inputs):
   del config, source, inputs
   return out
@@ -153,6 +159,9 @@ class Task:
   # What `python -m jaxgan.translate` needs besides an image: a mask (the
   # hole to fill) for inpainting.
   needs_mask: bool = False
+  # (config, data spec) -> the spec the networks are built for (inpainting
+  # adds the predicted patch's side).
+  network_spec: Callable = lambda config, spec: spec
 
 
 _PIX2PIX = Task(paired_data.PairedData, _given_source, _translation_evaluator,
@@ -164,7 +173,8 @@ TASKS['super_resolution'] = Task(sr_data.HRData, _bicubic_source,
                                  _sr_evaluator, ('srresnet', 'rrdb'))
 TASKS['inpainting'] = Task(paired_data.InpaintData, _masked_source,
                            _inpainting_evaluator, ('context_encoder',),
-                           _hole_region, _completed, needs_mask=True)
+                           _hole_region, _completed, needs_mask=True,
+                           network_spec=_with_patch)
 
 
 def add_config(config: ml_collections.ConfigDict):
@@ -273,9 +283,6 @@ def linear_decay(n_epochs: int, n_epochs_decay: int, steps_per_epoch: int):
 class Paired(base.Family):
   """pix2pix: U-Net G, PatchGAN D, adversarial + L1 (see the module)."""
   name = 'paired'
-  batch_axis = 0
-  parallelisms = ('jit',)
-  data_order_keys = ('train.batch_size',)
   weights = ('g_params', 'g_state', 'd_params', 'd_state')
 
   @classmethod
@@ -363,9 +370,9 @@ class Paired(base.Family):
 
   @classmethod
   def resolve(cls, config, data):
-    networks.check('generator', config.model.generator, config, data.spec)
-    networks.check('discriminator', config.model.discriminator, config,
-                   data.spec)
+    spec = TASKS[config.data.name].network_spec(config, data.spec)
+    networks.check('generator', config.model.generator, config, spec)
+    networks.check('discriminator', config.model.discriminator, config, spec)
     if not config.train.num_steps:
       config.train.num_steps = (
           (config.train.n_epochs + config.train.n_epochs_decay) *
@@ -375,10 +382,11 @@ class Paired(base.Family):
   def __init__(self, config, spec, axis_name=None, batch_sharding=None):
     super().__init__(config, spec, axis_name, batch_sharding)
     m = config.model
-    self.generator = networks.build('generator', m.generator, config, spec,
-                                    axis_name=axis_name)
+    net_spec = TASKS[config.data.name].network_spec(config, spec)
+    self.generator = networks.build('generator', m.generator, config,
+                                    net_spec, axis_name=axis_name)
     self.discriminator = networks.build('discriminator', m.discriminator,
-                                        config, spec, axis_name=axis_name)
+                                        config, net_spec, axis_name=axis_name)
     # The schedule counts epochs of the training pairs (spec['num_examples']).
     schedule = linear_decay(
         config.train.n_epochs, config.train.n_epochs_decay,

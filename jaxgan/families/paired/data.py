@@ -191,6 +191,34 @@ def load_split(paths, data, load_hw=None) -> Split:
                kept)
 
 
+def crop_hw_of(data, height: int, width: int) -> tuple[int, int]:
+  """The training crop of images loaded at height x width: the whole image
+  for preprocess 'none', else crop_size square (refused if larger)."""
+  if data.preprocess == 'none':
+    return height, width
+  crop = data.crop_size
+  if min(height, width) < crop:
+    raise errors.ConfigError(
+        f'config.data.crop_size={crop} is larger than the loaded images '
+        f'({height}x{width}): lower crop_size or raise load_size.')
+  return crop, crop
+
+
+def random_crops(seed: int, epochs: np.ndarray, indices: np.ndarray,
+                 num_examples: int, image_hw, crop_hw, flip: bool):
+  """(top, left, flip) of each example's random crop, a pure function of
+  (seed, epoch, example index)."""
+  key = epochs.astype(np.int64) * num_examples + indices
+  (height, width), (ch, cw) = image_hw, crop_hw
+  top = np.floor(input_pipeline.hash_uniform(seed, key, 1)
+                 * (height - ch + 1)).astype(np.int64)
+  left = np.floor(input_pipeline.hash_uniform(seed, key, 2)
+                  * (width - cw + 1)).astype(np.int64)
+  flips = (input_pipeline.hash_uniform(seed, key, 3) < 0.5 if flip
+           else np.zeros(len(key), bool))
+  return top, left, flips
+
+
 class PairedData:
   """Training and evaluation pairs, batches a function of (seed, step)."""
 
@@ -212,15 +240,7 @@ class PairedData:
       eval_paths = image_paths(eval_dir) if eval_dir.is_dir() else []
     self.train = load_split(train_paths, data)
     crop = data.crop_size
-    height, width = self.train.source.shape[1:3]
-    if data.preprocess == 'none':
-      self.crop_hw = (height, width)
-    else:
-      if min(height, width) < crop:
-        raise errors.ConfigError(
-            f'config.data.crop_size={crop} is larger than the loaded images '
-            f'({height}x{width}): lower crop_size or raise load_size.')
-      self.crop_hw = (crop, crop)
+    self.crop_hw = crop_hw_of(data, *self.train.source.shape[1:3])
     self.eval = None
     if eval_paths:
       # The authors' test setting (load_size = crop_size): resize to the
@@ -256,16 +276,9 @@ class PairedData:
   def crops(self, seed: int, epochs: np.ndarray, indices: np.ndarray):
     """(top, left, flip) of each example's crop: a pure function of (seed,
     epoch, example index), shared by source and target."""
-    key = epochs.astype(np.int64) * self.num_examples + indices
-    height, width = self.train.source.shape[1:3]
-    ch, cw = self.crop_hw
-    top = np.floor(input_pipeline.hash_uniform(seed, key, 1)
-                   * (height - ch + 1)).astype(np.int64)
-    left = np.floor(input_pipeline.hash_uniform(seed, key, 2)
-                    * (width - cw + 1)).astype(np.int64)
-    flip = (input_pipeline.hash_uniform(seed, key, 3) < 0.5
-            if self.config.data.flip else np.zeros(len(key), bool))
-    return top, left, flip
+    return random_crops(seed, epochs, indices, self.num_examples,
+                        self.train.source.shape[1:3], self.crop_hw,
+                        self.config.data.flip)
 
   def batch(self, step: int, process_index: int = 0,
             process_count: int = 1) -> dict[str, np.ndarray]:

@@ -123,9 +123,6 @@ def _l1(a, b):
 class Unpaired(base.Family):
   """CycleGAN: two generators, two discriminators, the pools."""
   name = 'unpaired'
-  batch_axis = 0
-  parallelisms = ('jit',)
-  data_order_keys = ('train.batch_size',)
   weights = ('g_params', 'g_state', 'd_params', 'd_state')
 
   @classmethod

@@ -19,7 +19,6 @@ import pathlib
 
 import numpy as np
 
-from jaxgan import errors
 from jaxgan import input_pipeline
 from jaxgan.families.paired import data as paired_data
 
@@ -75,14 +74,7 @@ class UnpairedData:
             f'domain {domain} loads at {images.shape[1]}x{images.shape[2]}, '
             f'A at {height}x{width}: use '
             '--config.data.preprocess=resize_and_crop')
-    if data.preprocess == 'none':
-      self.crop_hw = (height, width)
-    else:
-      if min(height, width) < crop:
-        raise errors.ConfigError(
-            f'config.data.crop_size={crop} is larger than the loaded images '
-            f'({height}x{width}): lower crop_size or raise load_size.')
-      self.crop_hw = (crop, crop)
+    self.crop_hw = paired_data.crop_hw_of(data, height, width)
     eval_hw = {'resize_and_crop': (crop, crop)}.get(data.preprocess)
     for domain, folder in zip(DOMAINS, data.eval_dirs or ()):
       if (root / folder).is_dir():
@@ -132,17 +124,12 @@ class UnpairedData:
       indices, epochs = input_pipeline.local_examples(
           seed, step, self.config.train.batch_size, len(images),
           process_index, process_count)
-      key = epochs.astype(np.int64) * len(images) + indices
-      height, width = images.shape[1:3]
-      top = np.floor(input_pipeline.hash_uniform(seed, key, 1)
-                     * (height - ch + 1)).astype(np.int64)
-      left = np.floor(input_pipeline.hash_uniform(seed, key, 2)
-                      * (width - cw + 1)).astype(np.int64)
+      top, left, flip = paired_data.random_crops(
+          seed, epochs, indices, len(images), images.shape[1:3],
+          self.crop_hw, self.data.flip)
       crops = np.stack([images[i, t:t + ch, l:l + cw]
                         for i, t, l in zip(indices, top, left)])
-      if self.data.flip:
-        flip = input_pipeline.hash_uniform(seed, key, 3) < 0.5
-        crops[flip] = crops[flip, :, ::-1]
+      crops[flip] = crops[flip, :, ::-1]
       out[domain] = crops
     return out
 

@@ -26,11 +26,8 @@ from jaxgan.families.paired import evaluation as paired_evaluation
 
 HIGHER_IS_BETTER = {'fid': False, 'cycle': False}
 DIRECTIONS = (('A', 'B'), ('B', 'A'))
-
-
-def _stats(network, images):
-  return evaluate.feature_stats(network, paired_evaluation._rgb_uint8(  # pylint: disable=protected-access
-      paired_evaluation.to_unit(images)))
+# The Inception statistics of images (uint8 or [-1, 1]), as pix2pix's.
+_stats = paired_evaluation.target_stats
 
 
 def direction_metrics(images: dict, outputs: dict, fid_network=None,
