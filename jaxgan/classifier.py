@@ -34,13 +34,15 @@ VERSION = 1  # Bump when the architecture or the training recipe changes.
 
 
 class Classifier(nn.Module):
-  """(B, 28, 28, C) in [-1, 1] -> (features (B, 256), logits (B, classes)).
+  """(B, H, W, C) in [-1, 1] -> (features (B, 256), logits (B, classes)).
 
-  Two 4x4 stride-2 convolutions (the DCGAN discriminator's, fast on CPU in
-  their matmul form) and a 256-unit hidden layer, whose activations are the
-  features of the classifier-FID.
+  4x4 stride-2 convolutions of `widths` channels (the DCGAN discriminator's,
+  fast on CPU in their matmul form; two for 28x28 digits, three for the
+  32x32 photos of a domain classifier) and a 256-unit hidden layer, whose
+  activations are the features of the classifier-FID.
   """
   num_classes: int = 10
+  widths: tuple[int, ...] = (32, 64)
   conv_impl: str = 'auto'
 
   @nn.compact
@@ -48,7 +50,7 @@ class Classifier(nn.Module):
     # The metrics' features must not depend on the machine's measurements.
     impl = layers.resolve_conv_impl(self.conv_impl, measured=False)
     init = nn.initializers.lecun_normal()
-    for features in (32, 64):
+    for features in self.widths:
       x = layers.DownConv(features, use_bias=True, kernel_init=init,
                           impl=impl)(x)
       x = nn.leaky_relu(x, 0.2)
@@ -73,12 +75,14 @@ def random_shift(key, images, max_shift):
 
 
 def train(images, labels, test_images, test_labels, num_classes=10,
-          epochs=5, batch_size=128, learning_rate=1e-3, seed=0):
-  """Adam (cosine decay) on cross-entropy with random 2-pixel shifts.
+          epochs=5, batch_size=128, learning_rate=1e-3, seed=0,
+          widths=(32, 64), flip=False):
+  """Adam (cosine decay) on cross-entropy with random 2-pixel shifts (and
+  horizontal flips with `flip`, for photos).
 
   Returns (params, test accuracy).
   """
-  model = Classifier(num_classes)
+  model = Classifier(num_classes, tuple(widths))
   params = model.init(jax.random.key(seed), _to_input(images[:1]))['params']
   steps_per_epoch = len(images) // batch_size
   schedule = optax.cosine_decay_schedule(learning_rate,
@@ -89,6 +93,10 @@ def train(images, labels, test_images, test_labels, num_classes=10,
   @jax.jit
   def step(params, opt_state, x, y, key):
     x = random_shift(key, x, max_shift=2)
+    if flip:
+      mirrored = jax.random.bernoulli(jax.random.fold_in(key, 1), 0.5,
+                                      (x.shape[0], 1, 1, 1))
+      x = jnp.where(mirrored, x[:, :, ::-1], x)
     def loss_fn(p):
       _, logits = model.apply({'params': p}, _to_input(x))
       return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
@@ -105,14 +113,17 @@ def train(images, labels, test_images, test_labels, num_classes=10,
       key = jax.random.fold_in(jax.random.key(seed), epoch * steps_per_epoch + i)
       params, opt_state, loss = step(params, opt_state, images[idx],
                                      labels[idx], key)
-    accuracy = evaluate_accuracy(params, test_images, test_labels, num_classes)
+    accuracy = evaluate_accuracy(params, test_images, test_labels,
+                                 num_classes, widths)
     logging.info('epoch %d: loss %.4f, test accuracy %.4f (%.0f s)', epoch + 1,
                  float(loss), accuracy, time.time() - start)
   return params, accuracy
 
 
-def evaluate_accuracy(params, images, labels, num_classes=10) -> float:
-  network = ClassifierNetwork(params, {'num_classes': num_classes})
+def evaluate_accuracy(params, images, labels, num_classes=10,
+                      widths=(32, 64)) -> float:
+  network = ClassifierNetwork(params, {'num_classes': num_classes,
+                                       'widths': list(widths)})
   _, probs = network(images)
   return float(np.mean(probs.argmax(1) == labels))
 
@@ -148,12 +159,14 @@ class ClassifierNetwork:
   def __init__(self, params, meta: dict, batch_size: int = 500):
     self.params, self.meta = params, meta
     self.batch_size = batch_size
-    self.model = Classifier(meta.get('num_classes', 10))
+    self.model = Classifier(meta.get('num_classes', 10),
+                            tuple(meta.get('widths', (32, 64))))
     self._apply = jax.jit(
         lambda p, x: self.model.apply({'params': p}, _to_input(x)))
 
   @classmethod
   def load(cls, dataset_or_path: str) -> 'ClassifierNetwork':
+    dataset_or_path = str(dataset_or_path)
     path = (dataset_or_path if dataset_or_path.endswith('.npz')
             else artifact_path(dataset_or_path))
     if not os.path.exists(path):
@@ -176,7 +189,7 @@ class ClassifierNetwork:
     return cls(params, meta)
 
   def __call__(self, images) -> tuple[np.ndarray, np.ndarray]:
-    """uint8 (N, 28, 28, C) -> (features (N, 256), probs (N, classes))."""
+    """uint8 (N, H, W, C) -> (features (N, 256), probs (N, classes))."""
     images = np.asarray(images)
     if images.dtype != np.uint8:
       raise TypeError('ClassifierNetwork takes uint8 images; convert generator '

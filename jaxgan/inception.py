@@ -217,8 +217,12 @@ def preprocess(images: jax.Array) -> jax.Array:
 
 
 def to_uint8(images) -> np.ndarray:
-  """Generator output in [-1, 1] -> uint8, as if saved to PNG and reloaded."""
-  x = (np.asarray(images, np.float32) + 1) * 127.5
+  """Generator output in [-1, 1] -> uint8, as if saved to PNG and reloaded
+  (uint8 images, e.g. real ones, as they are)."""
+  images = np.asarray(images)
+  if images.dtype == np.uint8:
+    return images
+  x = (images.astype(np.float32) + 1) * 127.5
   return np.clip(np.rint(x), 0, 255).astype(np.uint8)
 
 

@@ -100,6 +100,11 @@ class Translator:
   def __post_init__(self):
     self._predict = jax.jit(self.family.predict)
 
+  def predict(self, inputs: dict) -> dict:
+    """The family's predict on `inputs` (an unpaired run's {'A'} and/or
+    {'B'}: fake_B, rec_A, fake_A, rec_B), jitted."""
+    return self._predict(self.state, inputs)
+
   def complete(self, sources: np.ndarray, holes: np.ndarray) -> np.ndarray:
     """Inpainting: uint8 images (B, S, S, C) at the training size with
     their holes (B, S, S, 1) -> the completed images in [-1, 1]."""

@@ -60,6 +60,9 @@ SITES = [
     conv_forms.Site('down', (2, 8, 8, 64), 32, 'float32', 2),
     conv_forms.Site('up', (2, 4, 4, 32), 16, 'float32', 1),
     conv_forms.Site('up', (2, 4, 6, 16), 3, 'float32', 1),
+    # UpConv3, PyTorch's ConvTranspose2d(3, 2, 1, 1) (the ResNet generator).
+    conv_forms.Site('up', (2, 4, 5, 16), 8, 'float32', 1, 3),
+    conv_forms.Site('up', (1, 3, 3, 8), 24, 'float32', 2, 3),
     conv_forms.Site('patch', (2, 6, 6, 16), 8, 'float32', 1, 4, 1),
     conv_forms.Site('patch', (2, 6, 6, 8), 4, 'float32', 2, 3, 1),
 ]

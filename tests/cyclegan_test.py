@@ -1,12 +1,16 @@
 """CycleGAN (the unpaired family): the networks at the authors' parameter
 counts, one iteration's losses against a float64 reference, exact resume
-with the pools, the evaluation of both directions, and translating in
-both directions."""
+with the pools, a short run whose translations cross to the other domain
+by a domain classifier, the evaluation of both directions, and translating
+in both directions."""
 
 import json
+import os
 import pathlib
+import shutil
 import subprocess
 import sys
+import types
 
 import jax
 import numpy as np
@@ -14,6 +18,7 @@ from PIL import Image
 import pytest
 
 from configs import cyclegan
+from jaxgan import classifier
 from jaxgan import errors
 from jaxgan import families
 from jaxgan import input_pipeline
@@ -22,6 +27,7 @@ from jaxgan import train
 from jaxgan import translate
 from jaxgan.families import unpaired
 from jaxgan.families.unpaired import data as unpaired_data
+from jaxgan.families.unpaired import domain_classifier
 from jaxgan.families.unpaired import evaluation as unpaired_evaluation
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -39,9 +45,11 @@ def test_networks_have_the_authors_parameter_counts():
   assert state.pools['A'].images.shape == (50, 256, 256, 3)
 
 
-def write_domains(root, n=4, size=20):
+def write_domains(root, n=4, size=20, folders=('trainA', 'trainB')):
+  """Dark (A) and bright (B) noisy images."""
   rng = np.random.default_rng(0)
-  for folder, base in (('trainA', 40), ('trainB', 200)):
+  for folder in folders:
+    base = 40 if folder.endswith('A') else 200
     (root / folder).mkdir(parents=True)
     for i in range(n):
       image = np.clip(base + rng.integers(-30, 30, (size, size, 3)), 0, 255)
@@ -146,24 +154,23 @@ def test_losses_equal_a_float64_reference(tmp_path):
                                err_msg=name)
 
 
-def test_translate_serves_both_directions_and_refuses_others(tmp_path):
-  write_domains(tmp_path / 'data')
-  train.train_and_evaluate(tiny(tmp_path / 'data', steps=1), tmp_path / 'run',
-                           jax.devices()[:1])
+def test_translate_serves_both_directions_and_refuses_others(learned,
+                                                             tmp_path):
+  run = learned['run']
   image = np.random.default_rng(0).integers(0, 256, (18, 23, 3), np.uint8)
   outs = {}
   for direction in ('AtoB', 'BtoA'):
-    translator = translate.load(tmp_path / 'run', direction=direction)
+    translator = translate.load(run, direction=direction)
     outs[direction] = translator.translate(image)
     assert outs[direction].shape == (18, 23, 3)
   # Two generators: the directions differ.
   assert not np.allclose(outs['AtoB'], outs['BtoA'])
   with pytest.raises(errors.ConfigError, match='AtoB or BtoA'):
-    translate.load(tmp_path / 'run', direction='AtoC')
+    translate.load(run, direction='AtoC')
   Image.fromarray(image).save(tmp_path / 'photo.png')
   done = subprocess.run(
       [sys.executable, '-m', 'jaxgan.translate',
-       f'--workdir={tmp_path / "run"}', '--direction=BtoA',
+       f'--workdir={run}', '--direction=BtoA',
        f'--input={tmp_path / "photo.png"}', f'--out={tmp_path / "out"}'],
       cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert done.returncode == 0, done.stderr[-3000:]
@@ -187,22 +194,12 @@ class StandInFeatures:
     return {'network': 'stand-in', 'weights_sha256': '0'}
 
 
-def test_evaluation_scores_both_directions_and_the_cycle(tmp_path):
-  write_domains(tmp_path / 'data')
-  for folder, base in (('testA', 40), ('testB', 200)):
-    (tmp_path / 'data' / folder).mkdir()
-    for i in range(6):
-      image = np.full((20, 20, 3), base + 5 * i, np.uint8)
-      Image.fromarray(image).save(tmp_path / 'data' / folder / f'{i}.png')
-  config = tiny(tmp_path / 'data', steps=2)
-  config.eval_every = 2
-  train.train_and_evaluate(config, tmp_path / 'run', jax.devices()[:1])
-  history = [json.loads(line) for line in
-             (tmp_path / 'run' / 'eval' / 'history.jsonl').read_text()
-             .splitlines()]
-  assert history[-1]['step'] == 2
+def test_evaluation_scores_both_directions_and_the_cycle(learned):
+  history = learned['history']
+  assert history[-1]['step'] == learned['config'].train.num_steps
   assert 0 < history[-1]['eval/cycle'] < 1
-  assert history[-1]['eval/n_A'] == history[-1]['eval/n_B'] == 6
+  assert history[-1]['eval/n_A'] == history[-1]['eval/n_B'] == 8
+  config = learned['config']
   data = unpaired_data.UnpairedData(config)
   images = data.eval_images()
   network = StandInFeatures()
@@ -216,3 +213,75 @@ def test_evaluation_scores_both_directions_and_the_cycle(tmp_path):
   assert perfect['fid'] < 1e-6 and perfect['cycle'] == 0
   assert copy['fid_AtoB'] > 0.1 and copy['fid_BtoA'] > 0.1
   assert 'cycle' not in copy
+
+
+@pytest.fixture(scope='module')
+def learned(tmp_path_factory):
+  """A short fixed-seed run on dark (A) and bright (B) images, scored
+  during training by a domain classifier of the two: the run behind the
+  learning, evaluation and translation tests."""
+  root = tmp_path_factory.mktemp('learned')
+  write_domains(root / 'data', n=8,
+                folders=('trainA', 'trainB', 'testA', 'testB'))
+  config = tiny(root / 'data', steps=12)
+  config.train.n_epochs, config.train.n_epochs_decay = 100, 0
+  for name in ('g_optimizer', 'd_optimizer'):
+    config.train[name].learning_rate = 2e-3
+  config.eval_every = 4
+  data = unpaired_data.UnpairedData(config)
+  params, accuracy, meta = domain_classifier.train(data, epochs=20)
+  assert accuracy == 1.0  # Dark against bright.
+  path = root / 'domains.npz'
+  classifier.save(path, params, meta)
+  config.eval.classifier = str(path)
+  train.train_and_evaluate(config, root / 'run', jax.devices()[:1])
+  read = lambda name: [json.loads(line) for line in  # pylint: disable=g-long-lambda
+                       (root / 'run' / name).read_text().splitlines()]
+  return {'config': config, 'run': root / 'run', 'data': data,
+          'classifier': path, 'metrics': read('metrics.jsonl'),
+          'history': read('eval/history.jsonl')}
+
+
+def test_short_run_cycle_falls_and_translations_cross_to_the_target(learned):
+  cycle = [m['g_cycle_A'] + m['g_cycle_B'] for m in learned['metrics']
+           if 'g_cycle_A' in m]
+  assert len(cycle) == 12 and cycle[-1] < 0.5 * cycle[0]
+  # The classifier takes the untranslated inputs for their own domain, and
+  # the translations for the other.
+  network = domain_classifier.load(learned['config'], learned['classifier'])
+  copy = unpaired_evaluation.input_copy(learned['data'].eval_images(), None,
+                                        None, network)
+  assert copy['success_AtoB'] == copy['success_BtoA'] == 0.0
+  last = learned['history'][-1]
+  assert last['eval/success_AtoB'] >= 0.9 and last['eval/success_BtoA'] >= 0.9
+
+
+def test_evaluate_unpaired_command_scores_the_run_and_the_inputs(
+    learned, tmp_path, monkeypatch):
+  monkeypatch.setenv('JAXGAN_CACHE', str(tmp_path / 'cache'))
+  flags = types.SimpleNamespace(workdir=str(learned['run']), step=None,
+                                best=False, fid=False, num=None, out=None)
+  results = {}
+  for method in ('model', 'input'):
+    if method == 'input':  # Saved where the command looks for it.
+      shutil.copy(learned['classifier'],
+                  domain_classifier.path_of(learned['config']))
+    else:  # No classifier yet: scored without, and says how to train it.
+      os.makedirs(os.path.dirname(
+          domain_classifier.path_of(learned['config'])))
+    flags.method, flags.out = method, str(tmp_path / method)
+    unpaired_evaluation.command(flags)
+    results[method] = json.loads((tmp_path / method / 'result.json')
+                                 .read_text())
+    assert (tmp_path / method / 'grid.png').exists()
+  model, copied = results['model'], results['input']
+  assert 'domain-classifier --workdir=' in model['success']
+  assert model['cycle'] == pytest.approx(learned['history'][-1]['eval/cycle'],
+                                         rel=1e-6)
+  assert 'cycle' not in copied and copied['success'] == 0.0
+  assert copied['classifier']['test_accuracy'] == 1.0
+  # A classifier of other domains is refused, naming the command.
+  other = learned['config'].copy_and_resolve_references()
+  other.data.train_dirs = ('trainB', 'trainA')
+  with pytest.raises(errors.ConfigError, match='domain-classifier'):
+    domain_classifier.load(other, str(learned['classifier']))

@@ -87,7 +87,7 @@ def _torch_resnet(ngf, blocks, c_in=3, c_out=3):
 def _conv_params(conv, transposed=False):
   w = conv.weight.detach().numpy()
   # Conv2d (out, in, k, k) -> HWIO; ConvTranspose2d (in, out, k, k) -> the
-  # (k, k, in, out) kernel that ConvTranspose3x3 stores.
+  # (k, k, in, out) kernel that layers.UpConv3 stores.
   w = w.transpose(2, 3, 0, 1) if transposed else w.transpose(2, 3, 1, 0)
   return {'kernel': jnp.asarray(w), 'bias': jnp.asarray(conv.bias.detach())}
 

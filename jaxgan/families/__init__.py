@@ -31,6 +31,10 @@ FAMILIES = {
 COMMANDS = {
     'sr': 'jaxgan.families.paired.sr_eval',  # PSNR/SSIM on Y of a set.
     'inpaint': 'jaxgan.families.paired.inpaint_eval',  # Hole L1/L2/PSNR, FID.
+    # FID/KID, cycle L1 and success rate per direction of a CycleGAN run.
+    'unpaired': 'jaxgan.families.unpaired.evaluation',
+    # The classifier of an unpaired dataset's two domains (success rates).
+    'domain-classifier': 'jaxgan.families.unpaired.domain_classifier',
 }
 
 

@@ -75,7 +75,9 @@ _ROUNDS = 3
 
 class Site(NamedTuple):
   """One convolution as a layer meets it (shapes as traced)."""
-  kind: str  # 'down' (4x4 stride 2), 'up' (transposed), 'patch' (k x k)
+  # 'down' (4x4 stride 2), 'up' (transposed, stride 2: 4x4 UpConv or 3x3
+  # UpConv3), 'patch' (k x k)
+  kind: str
   shape: tuple  # the input, (B, H, W, C)
   features: int
   dtype: str

@@ -475,6 +475,117 @@ def _wide_upconv_bwd(residuals, dy):
 _wide_upconv.defvjp(_wide_upconv_fwd, _wide_upconv_bwd)
 
 
+class UpConv3(nn.Module):
+  """3x3 stride-2 transposed convolution, PyTorch's ConvTranspose2d(3, 2,
+  padding=1, output_padding=1): (B, H, W, in) -> (B, 2H, 2W, features), the
+  CycleGAN/pix2pix ResNet generator's upsampling.
+
+  Parameters `kernel` (3, 3, in, features), PyTorch's weight (in, out, 3, 3)
+  transposed (2, 3, 0, 1) without a flip, and `bias`. Output row 2m sees
+  input row m through kernel row 1; row 2m + 1 sees rows m and m + 1
+  through kernel rows 2 and 0 (row H is the output padding's zero). So the
+  four output phases hold 1, 2, 2 and 4 taps: 9 products per input pixel,
+  where impl='conv' (XLA's convolution of the input dilated by 2 with the
+  flipped kernel, 'xla') multiplies 36, three quarters of them zeros, and
+  XLA:CPU differentiates it about 30x slower than its forward pass (1.5 s
+  per layer at 256x256, batch 1; benchmarks/README.md). The CPU forms, as
+  UpConv's: 'phases' computes each phase as shifted slices and one dot,
+  with the backward pass written out (`_upconv3`); 'col2im' multiplies
+  every input pixel by the 9 taps and adds the shifted products. 'tuned'
+  times them here, 'matmul' takes the rules' (col2im up to 16 outputs).
+  """
+  features: int
+  use_bias: bool = True
+  kernel_init: Any = dcgan_init
+  impl: str = 'conv'
+  dtype: Any = jnp.float32
+
+  @nn.compact
+  def __call__(self, x):
+    kernel = self.param('kernel', self.kernel_init,
+                        (3, 3, x.shape[-1], self.features))
+    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
+    site = conv_forms.Site('up', x.shape, self.features,
+                           jnp.dtype(self.dtype).name, 1, kernel_size=3)
+    y = _form(self.impl, site)(x, kernel)
+    if self.use_bias:
+      y = y + self.param('bias', nn.initializers.zeros, (self.features,))
+    return y
+
+
+def _upconv3_xla(x, kernel):
+  return jax.lax.conv_general_dilated(
+      x, jnp.flip(kernel, (0, 1)), (1, 1), ((1, 2), (1, 2)),
+      lhs_dilation=(2, 2), dimension_numbers=_NHWC)
+
+
+# Output phase a of an axis: the (input shift, kernel index) of its taps.
+_UP3_TAPS = {0: ((0, 1),), 1: ((0, 2), (1, 0))}
+
+
+def _upconv3_phases(x, kernel):
+  """UpConv3's forward pass: each output phase is shifted slices + a dot."""
+  batch, height, width, channels = x.shape
+  xp = jnp.pad(x, ((0, 0), (0, 1), (0, 1), (0, 0)))  # Output padding.
+
+  def phase(a, b):
+    taps = [(si, sj, kernel[ki, kj]) for si, ki in _UP3_TAPS[a]
+            for sj, kj in _UP3_TAPS[b]]
+    patches = jnp.concatenate(
+        [xp[:, si:si + height, sj:sj + width] for si, sj, _ in taps], -1)
+    out = jnp.dot(patches.reshape(-1, len(taps) * channels),
+                  jnp.concatenate([k for _, _, k in taps], axis=0))
+    return out.reshape(batch, height, width, -1)
+
+  return _interleave(phase)
+
+
+def _upconv3_col2im(x, kernel):
+  """UpConv3 as every input pixel times all 9 taps, then each phase's
+  shifted products added (for narrow outputs)."""
+  _, height, width, _ = x.shape
+  t = jnp.pad(_tap_products(x, kernel),
+              ((0, 0), (0, 1), (0, 1), (0, 0), (0, 0), (0, 0)))
+  return _interleave(
+      lambda a, b: sum(t[:, si:si + height, sj:sj + width, ki, kj]
+                       for si, ki in _UP3_TAPS[a] for sj, kj in _UP3_TAPS[b]))
+
+
+# The backward pass, as `_wide_upconv`'s: input pixel m fed output rows
+# 2m - 1, 2m and 2m + 1 through kernel rows 0, 1 and 2, so both gradients
+# contract the 3x3 stride-2 windows of the output gradient (padded by one
+# row and column before): dx is their dot with the kernel (Conv2d(3, 2, 1)
+# of dy), dkernel the input's dot with them.
+@jax.custom_vjp
+def _upconv3(x, kernel):
+  return _upconv3_phases(x, kernel)
+
+
+def _upconv3_fwd(x, kernel):
+  return _upconv3_phases(x, kernel), (x, kernel)
+
+
+def _upconv3_bwd(residuals, dy):
+  x, kernel = residuals
+  batch, height, width, channels = x.shape
+  features = kernel.shape[-1]
+  dyp = jnp.pad(dy, ((0, 0), (1, 0), (1, 0), (0, 0)))
+  windows = jnp.concatenate(
+      [dyp[:, i:i + 2 * height - 1:2, j:j + 2 * width - 1:2]
+       for i in range(3) for j in range(3)], axis=-1).reshape(
+           -1, 9 * features)
+  # kernel (3, 3, in, out) -> (3 * 3 * out, in), taps in the windows' order.
+  dx = jnp.dot(windows, kernel.transpose(0, 1, 3, 2).reshape(
+      9 * features, channels))
+  dk = jnp.dot(x.reshape(-1, channels).T, windows)  # (in, 9 out)
+  dk = dk.reshape(channels, 3, 3, features).transpose(1, 2, 0, 3)
+  return (dx.reshape(batch, height, width, channels).astype(x.dtype),
+          dk.astype(kernel.dtype))
+
+
+_upconv3.defvjp(_upconv3_fwd, _upconv3_bwd)
+
+
 class PatchConv(nn.Module):
   """k x k convolution with padding `padding` and stride `stride` (PyTorch's
   Conv2d(k, s, p)): the PatchGAN's last two layers, the 3x3 and 9x9 layers
@@ -592,9 +703,16 @@ conv_forms.register('down', 'xla_cpu', lambda site: _down_conv_xla_cpu)
 conv_forms.register('down', 'im2col', lambda site: _down_conv_im2col)
 conv_forms.register('down', 's2d', lambda site: _down_conv_s2d, valid=_even)
 conv_forms.register_rule('down', _down_rule)
-conv_forms.register('up', 'xla', lambda site: _upconv_xla, measured=False)
-conv_forms.register('up', 'phases', lambda site: _wide_upconv)
-conv_forms.register('up', 'col2im', lambda site: _upconv_col2im)
+# 'up' sites are UpConv's 4x4 (kernel_size 4) or UpConv3's 3x3 ones.
+conv_forms.register(
+    'up', 'xla', lambda site: _upconv3_xla if site.kernel_size == 3
+    else _upconv_xla, measured=False)
+conv_forms.register(
+    'up', 'phases', lambda site: _upconv3 if site.kernel_size == 3
+    else _wide_upconv)
+conv_forms.register(
+    'up', 'col2im', lambda site: _upconv3_col2im if site.kernel_size == 3
+    else _upconv_col2im)
 conv_forms.register_rule(
     'up', lambda site: 'col2im' if site.features <= 16 else 'phases')
 conv_forms.register('patch', 'xla', _patch_xla)

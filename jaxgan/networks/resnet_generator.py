@@ -12,9 +12,8 @@ use_bias), and the last one always. `resnet_9blocks` (256x256) has
 11,378,179 parameters for 3 -> 3 channels and `resnet_6blocks` (128x128)
 7,837,699, as the reference.
 
-The transposed convolution is PyTorch's ConvTranspose2d(k, 2, 1, 1) with
-the kernel stored (k, k, in, out): a stride-1 convolution of the input
-dilated by 2 with the kernel flipped, padded (1, 2) on each axis.
+The transposed convolutions are PyTorch's ConvTranspose2d(3, 2, 1, 1) with
+the kernel stored (3, 3, in, out) (`layers.UpConv3`, with its CPU forms).
 """
 
 from typing import Any
@@ -41,25 +40,6 @@ def _conv(features, k, stride, use_bias, impl, dtype, name, padding=0):
                           stride=stride, use_bias=use_bias,
                           kernel_init=layers.dcgan_init, impl=impl,
                           dtype=dtype, name=name)
-
-
-class ConvTranspose3x3(nn.Module):
-  """(B, H, W, in) -> (B, 2H, 2W, features): ConvTranspose2d(3, 2, 1, 1)."""
-  features: int
-  use_bias: bool = True
-  dtype: Any = jnp.float32
-
-  @nn.compact
-  def __call__(self, x):
-    kernel = self.param('kernel', layers.dcgan_init,
-                        (3, 3, x.shape[-1], self.features))
-    x, kernel = x.astype(self.dtype), kernel.astype(self.dtype)
-    y = jax.lax.conv_general_dilated(
-        x, jnp.flip(kernel, (0, 1)), (1, 1), ((1, 2), (1, 2)),
-        lhs_dilation=(2, 2), dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
-    if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros, (self.features,))
-    return y
 
 
 class ResnetGenerator(nn.Module):
@@ -104,7 +84,8 @@ class ResnetGenerator(nn.Module):
           reflect_pad(r, 1))
       h = h + norm(r, f'block_{i}_norm_1')
     for i, mult in enumerate((2, 1)):
-      h = ConvTranspose3x3(f * mult, bias, dtype, name=f'up_{i}')(h)
+      h = layers.UpConv3(f * mult, bias, layers.dcgan_init, impl, dtype,
+                         name=f'up_{i}')(h)
       h = nn.relu(norm(h, f'up_{i}_norm'))
     h = _conv(self.out_channels, 7, 1, True, impl, dtype, 'conv_out')(
         reflect_pad(h, 3))

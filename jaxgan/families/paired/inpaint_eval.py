@@ -22,7 +22,6 @@ import os
 import time
 
 from absl import app
-from absl import flags
 import numpy as np
 
 from jaxgan import errors
@@ -107,8 +106,7 @@ def complete_all(translator, pairs, chunk: int = 64) -> np.ndarray:
 
 
 def define_flags():
-  flags.DEFINE_bool('fid', False, 'inpaint: also the Inception FID of the '
-                    'completed images against the originals.')
+  pass  # --fid, --method, --num, --out: evaluate's own.
 
 
 def command(FLAGS):  # pylint: disable=invalid-name

@@ -114,6 +114,9 @@ def add_config(config: ml_collections.ConfigDict):
   config.eval.num_examples = 0  # 0: every evaluation image.
   config.eval.fid = False
   config.eval.metric = 'cycle'  # The best checkpoint's: cycle | fid.
+  # The success rates' domain classifier: '' none, 'auto' the one trained
+  # for these domains (`domain_classifier.py`), or its .npz path.
+  config.eval.classifier = ''
 
 
 def _l1(a, b):

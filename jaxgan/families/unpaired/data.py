@@ -56,10 +56,10 @@ class UnpairedData:
           'or set config.data.train_dirs)')
     root = pathlib.Path(data.data_dir)
     self.name = f'unpaired:{data.data_dir}'
-    self.train, self.eval = {}, {}
+    self.train, self.eval, self._train_paths = {}, {}, {}
     for domain, folder in zip(DOMAINS, data.train_dirs):
-      self.train[domain] = _load(self._paths(root / folder, 'train_dirs'),
-                                 data)
+      self._train_paths[domain] = self._paths(root / folder, 'train_dirs')
+      self.train[domain] = _load(self._train_paths[domain], data)
     channels = {d: x.shape[-1] for d, x in self.train.items()}
     if len(set(channels.values())) > 1:
       raise input_pipeline.DataError(
@@ -75,11 +75,13 @@ class UnpairedData:
             f'A at {height}x{width}: use '
             '--config.data.preprocess=resize_and_crop')
     self.crop_hw = paired_data.crop_hw_of(data, height, width)
-    eval_hw = {'resize_and_crop': (crop, crop)}.get(data.preprocess)
+    # Evaluation images load at the crop size (resized whole, not cropped
+    # from the load size).
+    self._eval_hw = {'resize_and_crop': (crop, crop)}.get(data.preprocess)
     for domain, folder in zip(DOMAINS, data.eval_dirs or ()):
       if (root / folder).is_dir():
         self.eval[domain] = _load(self._paths(root / folder, 'eval_dirs'),
-                                  data, eval_hw)
+                                  data, self._eval_hw)
     self.sizes = {d: len(x) for d, x in self.train.items()}
     self.num_examples = max(self.sizes.values())
 
@@ -133,6 +135,15 @@ class UnpairedData:
       out[domain] = crops
     return out
 
+  def _centre_crops(self, images: dict, num: int | None) -> dict:
+    ch, cw = self.crop_hw
+    out = {}
+    for domain, x in images.items():
+      x = x[input_pipeline.spread_rows(len(x), num)]
+      top, left = (x.shape[1] - ch) // 2, (x.shape[2] - cw) // 2
+      out[domain] = x[:, top:top + ch, left:left + cw]
+    return out
+
   def eval_images(self, num: int | None = None) -> dict[str, np.ndarray]:
     """Each domain's evaluation images (centre crops), `num` spread over
     the (sorted) files."""
@@ -140,11 +151,11 @@ class UnpairedData:
       raise input_pipeline.DataError(
           f'{self.name} has no evaluation images: add the '
           f'config.data.eval_dirs folders {tuple(self.data.eval_dirs)}')
-    ch, cw = self.crop_hw
-    out = {}
-    for domain, images in self.eval.items():
-      images = images[input_pipeline.spread_rows(len(images), num)]
-      top = (images.shape[1] - ch) // 2
-      left = (images.shape[2] - cw) // 2
-      out[domain] = images[:, top:top + ch, left:left + cw]
-    return out
+    return self._centre_crops(self.eval, num)
+
+  def train_images(self) -> dict[str, np.ndarray]:
+    """Each domain's training images as the evaluation's are loaded and
+    cropped (a domain classifier's training set)."""
+    return self._centre_crops(
+        {d: _load(paths, self.data, self._eval_hw)
+         for d, paths in self._train_paths.items()}, None)
