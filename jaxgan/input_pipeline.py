@@ -305,8 +305,11 @@ def tfds_dataset(name, split='train', data_dir=None, manual_dir=None,
                        for r in records], np.int32)
     return images, labels
 
-  size_mb = len(source) * math.prod(shape) / 2**20
-  if size_mb <= max_in_memory_mb and None not in shape:
+  # Images of varying size (cycle_gan's, shape (None, None, 3)) are decoded
+  # per batch.
+  size_mb = (len(source) * math.prod(shape) / 2**20 if None not in shape
+             else math.inf)
+  if size_mb <= max_in_memory_mb:
     cache = pathlib.Path(builder.data_dir) / f'jaxgan-{split}.npz'.replace(
         '/', '_')
     if cache.exists():

@@ -1,5 +1,6 @@
-"""Unpaired data: two folders (or two class sub-folders) as the domains,
-each in its own order of (seed, step), and clear errors for bad folders."""
+"""Unpaired data: two folders (or two class sub-folders, or a tfds
+cycle_gan dataset's splits) as the domains, each in its own order of
+(seed, step), and clear errors for bad folders."""
 
 import ml_collections
 import numpy as np
@@ -24,7 +25,8 @@ def config_for(root, **data):
   return ml_collections.ConfigDict({
       'seed': 3,
       'train': {'batch_size': 2},
-      'data': {'data_dir': str(root), 'train_dirs': ('trainA', 'trainB'),
+      'data': {'name': 'unaligned', 'manual_dir': None,
+               'data_dir': str(root), 'train_dirs': ('trainA', 'trainB'),
                'eval_dirs': ('testA', 'testB'), 'channels': None,
                'preprocess': 'resize_and_crop', 'load_size': 12,
                'crop_size': 8, 'flip': True, **data}})
@@ -100,3 +102,41 @@ def test_class_folders_as_domains_and_bad_folders_are_clear(tmp_path):
   grey = mixed.batch(0)['B']
   assert grey.shape == (2, 8, 8, 3)
   assert np.all(grey[..., 0] == grey[..., 1])
+
+
+def test_a_prepared_tfds_cycle_gan_dataset_gives_the_same_domains(tmp_path):
+  """What a user with internet reads: tfds's cycle_gan builder, prepared
+  here from the same folders (its download replaced by them, offline)."""
+  tfds = pytest.importorskip('tensorflow_datasets')
+  from tensorflow_datasets.image_classification import cycle_gan  # pylint: disable=g-import-not-at-top
+  for folder, n, value in (('trainA', 5, 50), ('trainB', 3, 200),
+                           ('testA', 2, 50), ('testB', 2, 200)):
+    write_domain(tmp_path / 'zip' / 'horse2zebra' / folder, n, value)
+
+  class LocalCycleGAN(cycle_gan.CycleGAN, skip_registration=True):
+    name = 'cycle_gan'
+
+    def _split_generators(self, dl_manager):
+      root = tmp_path / 'zip' / 'horse2zebra'
+      return {split: self._generate_examples(str(root / split), split[-1])
+              for split in ('trainA', 'trainB', 'testA', 'testB')}
+
+  LocalCycleGAN(config='horse2zebra', data_dir=str(tmp_path / 'tfds'),
+                file_format='array_record').download_and_prepare()
+  from_tfds = unpaired_data.UnpairedData(config_for(
+      tmp_path / 'tfds', name='cycle_gan/horse2zebra'))
+  from_folders = unpaired_data.UnpairedData(config_for(
+      tmp_path / 'zip' / 'horse2zebra'))
+  assert from_tfds.sizes == {'A': 5, 'B': 3}
+  assert from_tfds.name == 'tfds:cycle_gan/horse2zebra'
+  # The same images (tfds orders a split's files its own way).
+  for domain in ('A', 'B'):
+    for split in ('train', 'eval'):
+      ours = getattr(from_folders, split)[domain]
+      theirs = getattr(from_tfds, split)[domain]
+      np.testing.assert_array_equal(np.sort(ours[..., 1, 1, 1]),
+                                    np.sort(theirs[..., 1, 1, 1]))
+      assert ours.shape == theirs.shape
+  with pytest.raises(input_pipeline.DataError, match='unknown dataset'):
+    unpaired_data.UnpairedData(config_for(tmp_path / 'tfds',
+                                          name='cycle_gan_typo/x'))

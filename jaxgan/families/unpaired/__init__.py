@@ -71,7 +71,9 @@ class UnpairedState:
 def add_config(config: ml_collections.ConfigDict):
   """The unpaired family's fields, with the CycleGAN authors' defaults."""
   data = config.data
-  data.name = 'unaligned'
+  # 'unaligned': two folders under data_dir; or a tfds name whose splits
+  # are the domains (cycle_gan/horse2zebra, ...; `data.py`).
+  data.name = unpaired_data.FOLDERS
   data.train_dirs = ('trainA', 'trainB')  # Under data_dir: domains A, B.
   data.eval_dirs = ('testA', 'testB')
   data.channels = ml_collections.config_dict.placeholder(int)  # 1, 3, file's

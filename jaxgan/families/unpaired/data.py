@@ -3,7 +3,10 @@
 The layout CycleGAN's datasets ship in, `data_dir/trainA`, `trainB`,
 `testA`, `testB` (`config.data.train_dirs`, `eval_dirs`), or any two
 folders under data_dir, e.g. two class sub-folders of one folder
-(`train/cat`, `train/dog` of CIFAR-10's PNG folders). Images load as the
+(`train/cat`, `train/dog` of CIFAR-10's PNG folders); or, with
+`config.data.name` a tfds name such as `cycle_gan/horse2zebra`, that
+dataset's splits of the same names (prepared in data_dir, downloaded or
+from the original zip in config.data.manual_dir). Images load as the
 paired family's do (`config.data.preprocess`, load_size, crop_size, flip):
 resized once, then a random crop and flip per (seed, epoch, index).
 
@@ -18,29 +21,55 @@ which the learning-rate schedule counts.
 import pathlib
 
 import numpy as np
+from PIL import Image
 
 from jaxgan import input_pipeline
 from jaxgan.families.paired import data as paired_data
 
 DOMAINS = ('A', 'B')
+# config.data.name of two image folders; any other name is a tfds dataset
+# whose splits (train_dirs, eval_dirs) are the domains.
+FOLDERS = 'unaligned'
 # Domain B's order: the permutations of seed + this (A's: of seed).
 B_SEED_OFFSET = 1_000_003
 
 
-def _load(paths, data, load_hw=None) -> np.ndarray:
-  """uint8 (N, H, W, C) of every readable file, resized to the load size."""
+def _load(sources, data, load_hw=None) -> np.ndarray:
+  """uint8 (N, H, W, C) of every readable image, resized to the load size.
+
+  `sources`: image files, or (name, read) pairs whose read() gives a uint8
+  (H, W, C) array (a tfds split's examples)."""
+  mode = {1: 'L', 3: 'RGB'}.get(data.channels)
   images, bad = [], []
-  for path in paths:
+  for source in sources:
     try:
-      image = paired_data._read(path, {1: 'L', 3: 'RGB'}.get(data.channels))  # pylint: disable=protected-access
+      if isinstance(source, tuple):
+        image = source[1]()
+        if mode and image.shape[-1] != data.channels:
+          image = np.asarray(Image.fromarray(
+              image[..., 0] if image.shape[-1] == 1 else image).convert(mode))
+          image = image[..., None] if image.ndim == 2 else image
+      else:
+        image = paired_data._read(source, mode)  # pylint: disable=protected-access
     except (OSError, ValueError, SyntaxError) as e:
-      bad.append((path, e))
+      bad.append((source, e))
       continue
     height, width = load_hw or paired_data.load_size_of(
         image.shape, data.preprocess, data.load_size)
     images.append(paired_data._resize(image, width, height))  # pylint: disable=protected-access
-  paired_data.check_loaded(paths, bad, {i.shape for i in images})
+  paired_data.check_loaded(sources, bad, {i.shape for i in images})
   return np.stack(images)
+
+
+def _tfds_examples(data, split: str) -> list:
+  """(name, read) of every example of a tfds split (cycle_gan/*: trainA,
+  trainB, testA, testB), prepared in data.data_dir (downloaded, or from
+  the original zip in data.manual_dir)."""
+  dataset = input_pipeline.tfds_dataset(data.name, split, data.data_dir,
+                                        data.manual_dir)
+  return [(f'{data.name}[{split}][{i}]',
+           lambda i=i: np.asarray(dataset.fetch(np.array([i]))[0][0]))
+          for i in range(dataset.num_examples)]
 
 
 class UnpairedData:
@@ -49,17 +78,19 @@ class UnpairedData:
   def __init__(self, config):
     data = self.data = config.data
     self.config = config
-    if not data.data_dir:
+    self.is_tfds = data.name != FOLDERS
+    if not data.data_dir and not self.is_tfds:
       raise input_pipeline.DataError(
           'unpaired translation reads two folders: pass '
           '--config.data.data_dir=PATH (with trainA/ and trainB/ below it, '
-          'or set config.data.train_dirs)')
-    root = pathlib.Path(data.data_dir)
-    self.name = f'unpaired:{data.data_dir}'
-    self.train, self.eval, self._train_paths = {}, {}, {}
+          'or set config.data.train_dirs), or a tfds name '
+          '(--config.data.name=cycle_gan/horse2zebra)')
+    self.name = (f'tfds:{data.name}' if self.is_tfds
+                 else f'unpaired:{data.data_dir}')
+    self.train, self.eval, self._train_sources = {}, {}, {}
     for domain, folder in zip(DOMAINS, data.train_dirs):
-      self._train_paths[domain] = self._paths(root / folder, 'train_dirs')
-      self.train[domain] = _load(self._train_paths[domain], data)
+      self._train_sources[domain] = self._sources(folder, 'train_dirs')
+      self.train[domain] = _load(self._train_sources[domain], data)
     channels = {d: x.shape[-1] for d, x in self.train.items()}
     if len(set(channels.values())) > 1:
       raise input_pipeline.DataError(
@@ -79,14 +110,17 @@ class UnpairedData:
     # from the load size).
     self._eval_hw = {'resize_and_crop': (crop, crop)}.get(data.preprocess)
     for domain, folder in zip(DOMAINS, data.eval_dirs or ()):
-      if (root / folder).is_dir():
-        self.eval[domain] = _load(self._paths(root / folder, 'eval_dirs'),
-                                  data, self._eval_hw)
+      if self.is_tfds or (pathlib.Path(data.data_dir) / folder).is_dir():
+        self.eval[domain] = _load(self._sources(folder, 'eval_dirs'), data,
+                                  self._eval_hw)
     self.sizes = {d: len(x) for d, x in self.train.items()}
     self.num_examples = max(self.sizes.values())
 
-  @staticmethod
-  def _paths(folder: pathlib.Path, field: str) -> list:
+  def _sources(self, folder: str, field: str) -> list:
+    """The image files of a domain's folder, or its tfds split's examples."""
+    if self.is_tfds:
+      return _tfds_examples(self.data, folder)
+    folder = pathlib.Path(self.data.data_dir) / folder
     if not folder.is_dir():
       raise input_pipeline.DataError(
           f'{folder} does not exist: unpaired translation reads one folder '
@@ -157,5 +191,5 @@ class UnpairedData:
     """Each domain's training images as the evaluation's are loaded and
     cropped (a domain classifier's training set)."""
     return self._centre_crops(
-        {d: _load(paths, self.data, self._eval_hw)
-         for d, paths in self._train_paths.items()}, None)
+        {d: _load(sources, self.data, self._eval_hw)
+         for d, sources in self._train_sources.items()}, None)

@@ -44,7 +44,8 @@ def key(config) -> str:
   """The artifact name of `config.data`'s domains (what the classifier
   learns: the folders and the images' preprocessing)."""
   d = config.data
-  what = {'data_dir': os.path.abspath(d.data_dir),
+  what = {'name': d.name,
+          'data_dir': os.path.abspath(d.data_dir) if d.data_dir else None,
           'train_dirs': list(d.train_dirs), 'eval_dirs': list(d.eval_dirs),
           'preprocess': d.preprocess, 'load_size': d.load_size,
           'crop_size': d.crop_size, 'channels': d.channels}
@@ -76,7 +77,7 @@ def train(data: unpaired_data.UnpairedData, epochs: int = EPOCHS,
       batch_size=batch_size, seed=seed, widths=WIDTHS, flip=data.data.flip)
   meta = {'dataset': key(data.config), 'num_classes': 2,
           'widths': list(WIDTHS), 'classes': ['A', 'B'],
-          'data_dir': os.path.abspath(data.data.data_dir),
+          'data': data.name,
           'train_dirs': list(data.data.train_dirs),
           'eval_dirs': list(data.data.eval_dirs),
           'test_accuracy': accuracy, 'epochs': epochs, 'seed': seed,
@@ -97,7 +98,7 @@ def load(config, path: str | None = None) -> classifier.ClassifierNetwork:
   if network.meta.get('dataset') != key(config):
     raise errors.ConfigError(
         f'{path} classifies the domains {network.meta.get("train_dirs")} of '
-        f'{network.meta.get("data_dir")}, not this run\'s '
+        f'{network.meta.get("data")}, not this run\'s '
         f'{tuple(config.data.train_dirs)} of {config.data.data_dir}: train '
         'one with python -m jaxgan.evaluate domain-classifier --workdir=RUN')
   return network
