@@ -1,7 +1,7 @@
-"""Per-layer forward + backward time of the DCGANs', pix2pix's and SRGAN's
-convolutions.
+"""Per-layer forward + backward time of the DCGANs', pix2pix's, SRGAN's and
+CycleGAN's convolutions.
 
-  python -m benchmarks.layer_speed jax [dcgan32|dcgan64|pix2pix256|srgan96]
+  python -m benchmarks.layer_speed jax [dcgan32|dcgan64|pix2pix256|srgan96|cyclegan256]
   VENV_TORCH/bin/python benchmarks/layer_speed.py torch [...]
 
 Each prints one JSON object: the median seconds of the gradient of sum(y^2)
@@ -53,9 +53,20 @@ LAYERS = {
                 ('patch', 24, 256, 256, 3, 2, 32),
                 ('patch', 12, 256, 512, 3, 1, 32),
                 ('patch', 12, 512, 512, 3, 2, 32)],
+    # cyclegan256 (batch 1): resnet_9blocks' layers (reflection padding
+    # stands in as zero padding; the 3x3 256 -> 256 one 18 times, the two
+    # 3x3 transposed convolutions 'up' with kernel 3, UpConv3), the 70x70
+    # PatchGAN's.
+    'cyclegan256': [('patch', 256, 3, 64, 7), ('patch', 256, 64, 128, 3, 2),
+                    ('patch', 128, 128, 256, 3, 2), ('patch', 64, 256, 256, 3),
+                    ('up', 64, 256, 128, 3), ('up', 128, 128, 64, 3),
+                    ('patch', 256, 64, 3, 7), ('down', 256, 3, 64),
+                    ('down', 128, 64, 128), ('down', 64, 128, 256),
+                    ('patch', 32, 256, 512), ('patch', 31, 512, 1)],
 }
 # Batch per layer set: the workload's.
-BATCHES = {'dcgan32': 64, 'dcgan64': 64, 'pix2pix256': 1, 'srgan96': 16}
+BATCHES = {'dcgan32': 64, 'dcgan64': 64, 'pix2pix256': 1, 'srgan96': 16,
+           'cyclegan256': 1}
 
 
 def _layers(layers_of: str):
@@ -111,7 +122,9 @@ def time_torch(layers_of: str) -> dict:
   for (name, kind, batch, size, c_in, c_out, ksize, stride,
        padding) in _layers(layers_of):
     cls = torch.nn.ConvTranspose2d if kind == 'up' else torch.nn.Conv2d
-    layer = cls(c_in, c_out, ksize, stride, padding, bias=False)
+    # ConvTranspose2d(3, 2, 1, output_padding=1): UpConv3's doubling.
+    extra = {'output_padding': 1} if kind == 'up' and ksize == 3 else {}
+    layer = cls(c_in, c_out, ksize, stride, padding, bias=False, **extra)
     x = torch.ones(batch, c_in, size, size, requires_grad=True)
 
     def step(layer=layer, x=x):
@@ -126,6 +139,6 @@ if __name__ == '__main__':
   if len(args) != 2 or args[0] not in ('jax', 'torch') or (
       args[1] not in LAYERS):
     sys.exit('usage: layer_speed.py jax|torch '
-             '[dcgan32|dcgan64|pix2pix256|srgan96]')
+             '[dcgan32|dcgan64|pix2pix256|srgan96|cyclegan256]')
   print(json.dumps(time_jax(args[1]) if args[0] == 'jax' else
                    time_torch(args[1])))

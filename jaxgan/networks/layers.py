@@ -447,32 +447,41 @@ def _stride2_windows(x):
 
 # A transposed convolution's input gradient is the strided convolution of the
 # output gradient with the flipped kernel, and its kernel gradient correlates
-# the input with the same 4x4 stride-2 windows of the output gradient. Written
+# the input with the same stride-2 windows of the output gradient. Written
 # this way the backward pass is one window gather and two dots, where
 # differentiating the phases' slices and concatenations gave pads, adds and
-# four dots per phase: 1.3x faster forward + backward (benchmarks/README.md).
-# Only reverse mode is defined (jax.custom_vjp), which is all training needs.
-@jax.custom_vjp
-def _wide_upconv(x, kernel):
-  return _upconv_phases(x, kernel)
+# four dots per phase: 1.3x faster forward + backward for UpConv, 1.3-2x for
+# UpConv3 (benchmarks/README.md). Only reverse mode is defined
+# (jax.custom_vjp), which is all training needs.
+def _phases_with_window_vjp(forward, windows, flipped: bool):
+  """`forward` (x, kernel) -> y, a stride-2 transposed convolution, with its
+  backward pass from `windows(dy)` -> (B, H, W, k * k * out), the output
+  gradient that each input pixel saw, taps in row-major order of the
+  kernel (of the kernel flipped, if `flipped`)."""
+
+  @jax.custom_vjp
+  def conv(x, kernel):
+    return forward(x, kernel)
+
+  def conv_bwd(residuals, dy):
+    x, kernel = residuals
+    k, _, channels, features = kernel.shape
+    taps = windows(dy).reshape(-1, k * k * features)
+    oriented = kernel[::-1, ::-1] if flipped else kernel
+    dx = jnp.dot(taps, oriented.transpose(0, 1, 3, 2).reshape(
+        k * k * features, channels))  # (k, k, out, in) in the taps' order
+    dk = jnp.dot(x.reshape(-1, channels).T, taps)  # (in, k k out)
+    dk = dk.reshape(channels, k, k, features).transpose(1, 2, 0, 3)
+    if flipped:
+      dk = dk[::-1, ::-1]
+    return dx.reshape(x.shape).astype(x.dtype), dk.astype(kernel.dtype)
+
+  conv.defvjp(lambda x, kernel: (forward(x, kernel), (x, kernel)), conv_bwd)
+  return conv
 
 
-def _wide_upconv_fwd(x, kernel):
-  return _upconv_phases(x, kernel), (x, kernel)
-
-
-def _wide_upconv_bwd(residuals, dy):
-  x, kernel = residuals
-  _, _, channels, features = kernel.shape
-  taps = _stride2_windows(dy).reshape(-1, 16 * features)
-  flipped = kernel[::-1, ::-1].transpose(0, 1, 3, 2)  # (4, 4, out, in)
-  dx = jnp.dot(taps, flipped.reshape(16 * features, channels))
-  dk = jnp.dot(x.reshape(-1, channels).T, taps)  # (in, 16 out)
-  dk = dk.reshape(channels, 4, 4, features).transpose(1, 2, 0, 3)[::-1, ::-1]
-  return dx.reshape(x.shape).astype(x.dtype), dk.astype(kernel.dtype)
-
-
-_wide_upconv.defvjp(_wide_upconv_fwd, _wide_upconv_bwd)
+_wide_upconv = _phases_with_window_vjp(_upconv_phases, _stride2_windows,
+                                       flipped=True)
 
 
 class UpConv3(nn.Module):
@@ -551,39 +560,20 @@ def _upconv3_col2im(x, kernel):
                        for si, ki in _UP3_TAPS[a] for sj, kj in _UP3_TAPS[b]))
 
 
-# The backward pass, as `_wide_upconv`'s: input pixel m fed output rows
-# 2m - 1, 2m and 2m + 1 through kernel rows 0, 1 and 2, so both gradients
-# contract the 3x3 stride-2 windows of the output gradient (padded by one
-# row and column before): dx is their dot with the kernel (Conv2d(3, 2, 1)
-# of dy), dkernel the input's dot with them.
-@jax.custom_vjp
-def _upconv3(x, kernel):
-  return _upconv3_phases(x, kernel)
-
-
-def _upconv3_fwd(x, kernel):
-  return _upconv3_phases(x, kernel), (x, kernel)
-
-
-def _upconv3_bwd(residuals, dy):
-  x, kernel = residuals
-  batch, height, width, channels = x.shape
-  features = kernel.shape[-1]
+def _stride2_windows3(dy):
+  """(B, 2H, 2W, F) -> (B, H, W, 9 F): UpConv3's input pixel m fed output
+  rows 2m - 1, 2m and 2m + 1 through kernel rows 0, 1 and 2, so its window
+  of the output gradient (padded by one row and column before) is that of
+  a Conv2d(3, 2, 1)."""
+  _, height, width, _ = dy.shape
   dyp = jnp.pad(dy, ((0, 0), (1, 0), (1, 0), (0, 0)))
-  windows = jnp.concatenate(
-      [dyp[:, i:i + 2 * height - 1:2, j:j + 2 * width - 1:2]
-       for i in range(3) for j in range(3)], axis=-1).reshape(
-           -1, 9 * features)
-  # kernel (3, 3, in, out) -> (3 * 3 * out, in), taps in the windows' order.
-  dx = jnp.dot(windows, kernel.transpose(0, 1, 3, 2).reshape(
-      9 * features, channels))
-  dk = jnp.dot(x.reshape(-1, channels).T, windows)  # (in, 9 out)
-  dk = dk.reshape(channels, 3, 3, features).transpose(1, 2, 0, 3)
-  return (dx.reshape(batch, height, width, channels).astype(x.dtype),
-          dk.astype(kernel.dtype))
+  return jnp.concatenate(
+      [dyp[:, i:i + height - 1:2, j:j + width - 1:2]
+       for i in range(3) for j in range(3)], axis=-1)
 
 
-_upconv3.defvjp(_upconv3_fwd, _upconv3_bwd)
+_upconv3 = _phases_with_window_vjp(_upconv3_phases, _stride2_windows3,
+                                   flipped=False)
 
 
 class PatchConv(nn.Module):
