@@ -14,7 +14,7 @@ resize 286 + random crop 256 + flip (`jaxgan/families/unpaired/`).
 `,no_identity` drops the identity loss (the authors' ablation). `,cpu` is
 the CPU budget of the measured runs in README.md: 3 epochs (1 constant, 2
 decaying: 6,000 iterations of batch 1) instead of the authors' 200.
-`:cifar10_horse2deer` is the second measured pair (README.md says why).
+`:cifar10_horse2deer` is the second pair chosen (README.md says why).
 """
 
 from jaxgan import config_lib

@@ -17,6 +17,7 @@ import numpy as np
 from PIL import Image
 import pytest
 
+from benchmarks import cyclegan_table
 from configs import cyclegan
 from jaxgan import classifier
 from jaxgan import errors
@@ -280,6 +281,13 @@ def test_evaluate_unpaired_command_scores_the_run_and_the_inputs(
                                          rel=1e-6)
   assert 'cycle' not in copied and copied['success'] == 0.0
   assert copied['classifier']['test_accuracy'] == 1.0
+  # The README table's script: the same numbers, both rows in one call.
+  rows = cyclegan_table.table([str(learned['run'])])
+  assert [r['method'] for r in rows] == ['input', 'model']
+  assert rows[0]['success'] == copied['success']
+  assert rows[1]['cycle'] == pytest.approx(model['cycle'], rel=1e-6)
+  assert rows[1]['steps'] == 12 and rows[1]['train_seconds'] > 0
+  assert rows[1]['success'] >= 0.9
   # A classifier of other domains is refused, naming the command.
   other = learned['config'].copy_and_resolve_references()
   other.data.train_dirs = ('trainB', 'trainA')

@@ -62,8 +62,11 @@ def direction_metrics(images: dict, outputs: dict, fid_network=None,
     ref_stats = ref_stats or {d: _stats(fid_network, x)
                               for d, x in images.items()}
     for src, dst in DIRECTIONS:
-      compared = evaluate.compare_features(
-          ref_stats[dst], _stats(fid_network, outputs[f'fake_{dst}']))
+      fake = outputs[f'fake_{dst}']
+      # The untranslated inputs (input_copy) are their domain's own images.
+      fake_stats = (ref_stats[src] if fake is images[src]
+                    else _stats(fid_network, fake))
+      compared = evaluate.compare_features(ref_stats[dst], fake_stats)
       result[f'fid_{src}to{dst}'] = float(compared['fid'])
       result[f'kid_{src}to{dst}'] = float(compared['kid'])
     result['fid'] = (result['fid_AtoB'] + result['fid_BtoA']) / 2
