@@ -74,8 +74,9 @@ def define_flags():
                     '(WORKDIR/checkpoints_best) instead of checkpoints/.')
   flags.DEFINE_string('method', 'model', 'The run in --workdir, or a '
                       'baseline the command names (its --help).')
-  flags.DEFINE_bool('fid', False, 'inpaint, unpaired: also the Inception '
-                    'FID (and KID) of the outputs against the real images.')
+  flags.DEFINE_bool('fid', False, 'The commands that score a run\'s '
+                    'outputs: also their Inception FID (and KID) against the '
+                    'real images.')
   for module in _task_commands().values():
     module.define_flags()
 
