@@ -130,11 +130,19 @@ def define_flags():
 def command(FLAGS):  # pylint: disable=invalid-name
   """domain-classifier --workdir=RUN: trains and saves the classifier of
   the run's domains."""
-  from jaxgan import translate  # pylint: disable=g-import-not-at-top
+  from jaxgan import checkpoints  # pylint: disable=g-import-not-at-top
   if not FLAGS.workdir:
     raise app.UsageError('domain-classifier needs --workdir: an unpaired '
                          'run, whose config names the two domains')
-  config = translate.load(FLAGS.workdir, FLAGS.step).config
+  saved = os.path.join(FLAGS.workdir, 'config.json')
+  if not os.path.exists(saved):
+    raise errors.ConfigError(f'{saved} does not exist: --workdir must be an '
+                             'unpaired run (python -m jaxgan.main writes it)')
+  with open(saved) as f:  # The config alone: no checkpoint to restore.
+    config = checkpoints.config_from_meta({'config': json.load(f)})
+  if config.family != 'unpaired':
+    raise errors.ConfigError(f'{FLAGS.workdir} is a {config.family!r} run: '
+                             'a domain classifier serves unpaired runs')
   data = unpaired_data.UnpairedData(config)
   start = time.time()
   params, accuracy, meta = train(data, FLAGS.epochs or EPOCHS, FLAGS.seed)
