@@ -13,7 +13,8 @@ domains when it is trained), computing the test images' Inception
 statistics once for all rows. The runs must share their evaluation images.
 Each row also gives the run's steps and its training wall time (the first
 to the last line of metrics.jsonl, so it leaves out the first step's
-compilation and any time the run was stopped). Prints one JSON line per row.
+compilation; an interval between log lines over 10 times the median is
+taken for a stop and counted as the median). Prints one JSON line per row.
 """
 
 import json
@@ -21,6 +22,7 @@ import os
 
 from absl import app
 from absl import flags
+import numpy as np
 
 from jaxgan import cli
 from jaxgan import errors
@@ -31,6 +33,7 @@ from jaxgan.families.unpaired import domain_classifier
 from jaxgan.families.unpaired import evaluation
 
 FLAGS = flags.FLAGS
+STOPPED = 10  # An interval between log lines this many times the median.
 
 
 def define_flags():
@@ -44,12 +47,19 @@ def define_flags():
 
 
 def training_time(workdir) -> dict:
-  """Steps and seconds between the first and last lines of metrics.jsonl."""
+  """Steps, and seconds from the first to the last training line of
+  metrics.jsonl; an interval between two lines over STOPPED times the
+  median one is a stop and resume (the run was not training) and counts as
+  the median. `resumed`: how many such intervals there were."""
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:
     rows = [json.loads(line) for line in f if line.strip()]
   steps = [r for r in rows if 'g_loss' in r]
-  return {'steps': steps[-1]['step'],
-          'train_seconds': round(steps[-1]['time'] - steps[0]['time'], 1)}
+  gaps = np.diff([r['time'] for r in steps])
+  median = float(np.median(gaps)) if len(gaps) else 0.0
+  stopped = gaps > STOPPED * median
+  seconds = float(np.sum(np.where(stopped, median, gaps)))
+  return {'steps': steps[-1]['step'], 'train_seconds': round(seconds, 1),
+          'resumed': int(stopped.sum())}
 
 
 def table(workdirs, fid_network=None, num=None, best=False) -> list[dict]:

@@ -1,7 +1,7 @@
 """Per-layer forward + backward time of the DCGANs', pix2pix's, SRGAN's and
 CycleGAN's convolutions.
 
-  python -m benchmarks.layer_speed jax [dcgan32|dcgan64|pix2pix256|srgan96|cyclegan256]
+  python -m benchmarks.layer_speed jax [dcgan32|dcgan64|pix2pix256|srgan96|cyclegan256] [FORMS]
   VENV_TORCH/bin/python benchmarks/layer_speed.py torch [...]
 
 Each prints one JSON object: the median seconds of the gradient of sum(y^2)
@@ -9,7 +9,9 @@ with respect to the input and the kernel, at the workload's batch, for each
 layer's shapes (benchmarks/README.md has the results): for jaxgan every form of
 `conv_forms` ('xla' is XLA's own convolution), plus the rules' choice and
 the one measured in training's context (`conv_forms.measure`, two
-unrolled steps); for PyTorch its layer. Only the framework named is imported.
+unrolled steps); FORMS (e.g. xla,im2col,winograd) times those forms only,
+without the measurement. For PyTorch its layer. Only the framework named
+is imported.
 """
 
 import json
@@ -93,7 +95,7 @@ def median_seconds(fn, repeats=20) -> float:
   return float(np.median(times))
 
 
-def time_jax(layers_of: str) -> dict:
+def time_jax(layers_of: str, only: list[str] | None = None) -> dict:
   import jax  # pylint: disable=g-import-not-at-top
   import jax.numpy as jnp  # pylint: disable=g-import-not-at-top
   from jaxgan.networks import conv_forms  # pylint: disable=g-import-not-at-top
@@ -106,13 +108,16 @@ def time_jax(layers_of: str) -> dict:
     x = jnp.ones(site.shape)
     k = jnp.full((ksize, ksize, c_in, c_out), 0.01)
     for form in ['xla'] + conv_forms.candidates(site):
+      if only and form not in only:
+        continue
       fn = conv_forms.build(site, form)
       grad = jax.jit(jax.grad(lambda x, k, fn=fn: jnp.sum(fn(x, k) ** 2),
                               argnums=(0, 1)))
       out[f'{name}_{form}'] = median_seconds(
           lambda g=grad: jax.block_until_ready(g(x, k)))
     out[f'{name}_rule'] = conv_forms.rule(site)
-    out[f'{name}_measured'] = conv_forms.measure(site)
+    if not only:
+      out[f'{name}_measured'] = conv_forms.measure(site)
   return out
 
 
@@ -136,9 +141,10 @@ def time_torch(layers_of: str) -> dict:
 
 if __name__ == '__main__':
   args = sys.argv[1:] + ['dcgan32'] * (len(sys.argv) == 2)
+  only = args.pop(2).split(',') if len(args) == 3 else None
   if len(args) != 2 or args[0] not in ('jax', 'torch') or (
       args[1] not in LAYERS):
     sys.exit('usage: layer_speed.py jax|torch '
              '[dcgan32|dcgan64|pix2pix256|srgan96|cyclegan256]')
-  print(json.dumps(time_jax(args[1]) if args[0] == 'jax' else
+  print(json.dumps(time_jax(args[1], only) if args[0] == 'jax' else
                    time_torch(args[1])))

@@ -1,8 +1,11 @@
 """The speed benchmark's FLOP accounting, checked against hand counts."""
 
+import json
+
 import numpy as np
 import pytest
 
+from benchmarks import cyclegan_table
 from benchmarks import sr_figure
 from benchmarks import step_anatomy
 from benchmarks import torch_device
@@ -210,3 +213,17 @@ def test_sr_crop_figure_zooms_each_window_and_ends_with_the_hr():
       np.repeat(blurred['g'][10:18, 20:28], 3, -1).repeat(2, 0).repeat(2, 1))
   with pytest.raises(ValueError, match='outside'):
     sr_figure.crop_figure([], hr, [('a', 15, 0)], size=8, zoom=1)
+
+
+def test_cyclegan_table_training_time_leaves_out_a_stop(tmp_path):
+  # Log lines every 100 steps, 30 s apart; the run stopped for 2 hours
+  # between steps 300 and 400 (an evaluation line has no g_loss).
+  times = [0, 30, 60, 90, 90 + 7200, 90 + 7230]
+  lines = [{'step': 100 * (i + 1), 'time': t, 'g_loss': 1.0}
+           for i, t in enumerate(times)]
+  lines.insert(3, {'step': 300, 'time': 95, 'eval/cycle': 0.1})
+  (tmp_path / 'metrics.jsonl').write_text(
+      ''.join(f'{json.dumps(line)}\n' for line in lines))
+  assert cyclegan_table.training_time(tmp_path) == {
+      'steps': 600, 'train_seconds': 150.0, 'resumed': 1}
+

@@ -65,6 +65,8 @@ SITES = [
     conv_forms.Site('up', (1, 3, 3, 8), 24, 'float32', 2, 3),
     conv_forms.Site('patch', (2, 6, 6, 16), 8, 'float32', 1, 4, 1),
     conv_forms.Site('patch', (2, 6, 6, 8), 4, 'float32', 2, 3, 1),
+    # 3x3 stride 1 with odd output sides: Winograd's tiles overhang.
+    conv_forms.Site('patch', (2, 7, 5, 16), 8, 'float32', 1, 3, 0),
 ]
 
 
@@ -280,13 +282,47 @@ def test_a_form_that_wins_alone_is_kept_only_if_the_iteration_gains(
   monkeypatch.setattr(conv_forms, 'measure', alone)
   monkeypatch.setattr(conv_forms, '_race', lambda a, b, args: next(speeds))
   report, _ = _first_step(_tiny_dcgan())
-  assert len(report.trials) == len(report.sites) >= 4
+  # One trial per site, then the rejected ones together (1% again).
+  assert len(report.trials) == len(report.sites) + 1 >= 5
   assert [t[-1] for t in report.trials] == [True] + [False] * (
       len(report.trials) - 1)
+  assert report.trials[-1][1] == 'together'
   kept = report.trials[0][0]
   for key, site in report.sites.items():
     want = alone(site)['alone'] if key == kept else conv_forms.rule(site)
     assert report.forms[key] == want
+  saved = json.loads(pathlib.Path(conv_forms.cache_path()).read_text())
+  assert {k: e['form'] for k, e in saved['sites'].items()} == report.forms
+
+
+def test_forms_rejected_one_at_a_time_are_kept_if_they_gain_together(
+    tuning, monkeypatch):
+  # Every site's other form wins alone; in the whole iteration each gains
+  # 2% alone (under STEP_MARGIN), all together 20%.
+  sites = {}
+
+  def alone(site, looped=False):
+    sites[site.key] = site
+    other = [n for n in conv_forms.candidates(site)
+             if n != conv_forms.rule(site)][0]
+    return {'alone': other, 'ms': {conv_forms.rule(site): 2.0, other: 1.0}}
+
+  races = []
+
+  def race(current, candidate, args):
+    table = conv_forms._TABLE  # pylint: disable=protected-access
+    together = all(table[k] != conv_forms.rule(s) for k, s in sites.items())
+    races.append(together)
+    return (1.0, 0.8) if together else (1.0, 0.98)
+
+  monkeypatch.setattr(conv_forms, 'measure', alone)
+  monkeypatch.setattr(conv_forms, '_race', race)
+  report, _ = _first_step(_tiny_dcgan())
+  assert len(sites) == len(report.sites) >= 4
+  assert len(report.trials) == len(report.sites) + 1
+  assert [t[-1] for t in report.trials] == [False] * len(report.sites) + [True]
+  assert races[-2:] == [True, True]  # Kept on two races in a row.
+  assert report.forms == {k: alone(s)['alone'] for k, s in sites.items()}
   saved = json.loads(pathlib.Path(conv_forms.cache_path()).read_text())
   assert {k: e['form'] for k, e in saved['sites'].items()} == report.forms
 

@@ -7,7 +7,6 @@ in both directions."""
 import json
 import os
 import pathlib
-import shutil
 import subprocess
 import sys
 import types
@@ -264,9 +263,9 @@ def test_evaluate_unpaired_command_scores_the_run_and_the_inputs(
                                 best=False, fid=False, num=None, out=None)
   results = {}
   for method in ('model', 'input'):
-    if method == 'input':  # Saved where the command looks for it.
-      shutil.copy(learned['classifier'],
-                  domain_classifier.path_of(learned['config']))
+    if method == 'input':  # Trained by its command, saved in the cache.
+      domain_classifier.command(types.SimpleNamespace(
+          workdir=str(learned['run']), epochs=20, seed=0, out=None))
     else:  # No classifier yet: scored without, and says how to train it.
       os.makedirs(os.path.dirname(
           domain_classifier.path_of(learned['config'])))
@@ -288,6 +287,10 @@ def test_evaluate_unpaired_command_scores_the_run_and_the_inputs(
   assert rows[1]['cycle'] == pytest.approx(model['cycle'], rel=1e-6)
   assert rows[1]['steps'] == 12 and rows[1]['train_seconds'] > 0
   assert rows[1]['success'] >= 0.9
+  # The command needs an unpaired run's directory.
+  with pytest.raises(errors.ConfigError, match='must be an unpaired run'):
+    domain_classifier.command(types.SimpleNamespace(
+        workdir=str(tmp_path), epochs=1, seed=0, out=None))
   # A classifier of other domains is refused, naming the command.
   other = learned['config'].copy_and_resolve_references()
   other.data.train_dirs = ('trainB', 'trainA')

@@ -588,7 +588,9 @@ class PatchConv(nn.Module):
   times slower at the PatchGAN's shapes (e.g. 4x4, 256 -> 512 at batch 16),
   so it is also the rules' choice ('matmul'); 'col2im' multiplies every
   input pixel by all k * k taps and adds the shifted products (for narrow
-  outputs); 'tuned' times them here.
+  outputs); 'winograd' (3x3 stride 1 only) computes Winograd's F(2x2, 3x3),
+  the rules' choice for the wide 3x3 layers of the ResNet generator and
+  SRResNet; 'tuned' times them here.
   """
   features: int
   kernel_size: int = 4
@@ -663,6 +665,72 @@ def _patch_col2im(site):
   return conv
 
 
+# Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2016): each 2x2
+# output tile of a 3x3 stride-1 convolution from its 4x4 input tile d and
+# the kernel g as A^T [(G g G^T) * (B^T d B)] A, the channel sums as 16
+# products (tiles, C) x (C, F): 2.25x fewer multiplies than the direct
+# convolution's 9. The transforms hold only 0, +-1 and +-1/2.
+_WINO_BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
+_WINO_G = ((1, 0, 0), (.5, .5, .5), (.5, -.5, .5), (0, 0, 1))
+_WINO_AT = ((1, 1, 1, 0), (0, 1, -1, -1))
+
+
+def _combine(coefficients, parts):
+  """sum(c * p) over the non-zero coefficients, without multiplying by 1."""
+  total = None
+  for c, part in zip(coefficients, parts):
+    if c:
+      term = part if c == 1 else -part if c == -1 else c * part
+      total = term if total is None else total + term
+  return total
+
+
+def _patch_winograd(site):
+  """A 3x3 stride-1 convolution as Winograd's F(2x2, 3x3): the input and
+  output transforms are slices and additions XLA fuses, the products 16
+  plain dots, and autodiff's gradients again transforms and dots. XLA:CPU's
+  own 3x3 convolution and im2col reach a third to half of a plain dot's
+  rate at CycleGAN's and SRResNet's 3x3 layers (benchmarks/README.md);
+  this form does less arithmetic at a dot's rate. Odd output sizes take one
+  padded row or column more, cropped after. Float error: about 1e-6
+  relative (the transforms' sums), tested against XLA's in
+  conv_forms_test."""
+  p = site.padding
+
+  def conv(x, kernel):
+    batch, height, width, channels = x.shape
+    out_h, out_w = height + 2 * p - 2, width + 2 * p - 2
+    tiles_h, tiles_w = (out_h + 1) // 2, (out_w + 1) // 2
+    xp = jnp.pad(x, ((0, 0), (p, p + out_h % 2), (p, p + out_w % 2),
+                     (0, 0)))
+    g = jnp.asarray(_WINO_G, kernel.dtype)
+    u = jnp.einsum('ai,ijcf,bj->abcf', g, kernel, g).reshape(
+        16, channels, -1)
+    # B^T d B: the rows' combinations, then the columns'.
+    rows = [xp[:, a:a + 2 * tiles_h:2] for a in range(4)]
+    v = []
+    for r in range(4):
+      mixed = _combine(_WINO_BT[r], rows)
+      cols = [mixed[:, :, b:b + 2 * tiles_w:2] for b in range(4)]
+      v.extend(_combine(_WINO_BT[s], cols).reshape(-1, channels)
+               for s in range(4))
+    m = [jnp.dot(v[e], u[e]) for e in range(16)]
+    # A^T m A, each output tile's 2x2 pixels.
+    half = [[_combine(_WINO_AT[r], m[b::4]) for b in range(4)]
+            for r in range(2)]
+    y = jnp.stack([jnp.stack([_combine(_WINO_AT[s], half[r])
+                              for s in range(2)], 1) for r in range(2)], 1)
+    y = y.reshape(batch, tiles_h, tiles_w, 2, 2, -1).transpose(
+        0, 1, 3, 2, 4, 5).reshape(batch, 2 * tiles_h, 2 * tiles_w, -1)
+    return y[:, :out_h, :out_w]
+
+  return conv
+
+
+def _winograd_valid(site):
+  return site.kernel_size == 3 and site.stride == 1
+
+
 def _patch_rule(site):
   """PatchConv's form by the rules: im2col (the PatchGAN's 4x4 layers, timed
   on a Zen 1), XLA's convolution for wide kernels into few channels
@@ -672,6 +740,14 @@ def _patch_rule(site):
   5.5 s)."""
   if site.kernel_size >= 7 and site.features < site.shape[-1]:
     return 'xla'
+  batch, height, width, channels = site.shape
+  if (_winograd_valid(site) and channels >= 32 and
+      batch * height * width >= 2048):
+    # Forward + backward on a Zen 4 (benchmarks/README.md "Winograd"):
+    # CycleGAN's 64x64 256 -> 256 at batch 1 71 ms (im2col 135, XLA 148),
+    # SRResNet's 24x24 64 -> 64 at batch 16 13 ms (im2col 40, XLA 23); at
+    # 8x8 (CycleGAN at 32x32) and from 3 channels im2col stays faster.
+    return 'winograd'
   return 'im2col'
 
 
@@ -708,6 +784,8 @@ conv_forms.register_rule(
 conv_forms.register('patch', 'xla', _patch_xla)
 conv_forms.register('patch', 'im2col', _patch_im2col)
 conv_forms.register('patch', 'col2im', _patch_col2im)
+conv_forms.register('patch', 'winograd', _patch_winograd,
+                    valid=_winograd_valid)
 conv_forms.register_rule('patch', _patch_rule)
 
 
