@@ -668,8 +668,8 @@ def _patch_col2im(site):
 # Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2016): each 2x2
 # output tile of a 3x3 stride-1 convolution from its 4x4 input tile d and
 # the kernel g as A^T [(G g G^T) * (B^T d B)] A, the channel sums as 16
-# products (tiles, C) x (C, F): 2.25x fewer multiplies than the direct
-# convolution's 9. The transforms hold only 0, +-1 and +-1/2.
+# products (tiles, C) x (C, F): 16 multiplies per tile where the direct
+# convolution does 36. The transforms hold only 0, +-1 and +-1/2.
 _WINO_BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
 _WINO_G = ((1, 0, 0), (.5, .5, .5), (.5, -.5, .5), (0, 0, 1))
 _WINO_AT = ((1, 1, 1, 0), (0, 1, -1, -1))
@@ -744,9 +744,10 @@ def _patch_rule(site):
   if (_winograd_valid(site) and channels >= 32 and
       batch * height * width >= 2048):
     # Forward + backward on a Zen 4 (benchmarks/README.md "Winograd"):
-    # CycleGAN's 64x64 256 -> 256 at batch 1 71 ms (im2col 135, XLA 148),
-    # SRResNet's 24x24 64 -> 64 at batch 16 13 ms (im2col 40, XLA 23); at
-    # 8x8 (CycleGAN at 32x32) and from 3 channels im2col stays faster.
+    # CycleGAN's 64x64 256 -> 256 at batch 1 72 ms (im2col 129, XLA 84),
+    # SRResNet's 24x24 64 -> 64 at batch 16 18 ms (im2col 41, XLA 26); at
+    # 8x8 (CycleGAN at 32x32: 12 ms, im2col 2) and from 3 channels im2col
+    # stays faster.
     return 'winograd'
   return 'im2col'
 
