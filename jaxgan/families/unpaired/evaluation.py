@@ -44,11 +44,13 @@ _stats = paired_evaluation.target_stats
 
 def direction_metrics(images: dict, outputs: dict, fid_network=None,
                       ref_stats: dict | None = None,
-                      classifier_network=None) -> dict:
+                      classifier_network=None,
+                      output_stats: dict | None = None) -> dict:
   """The metrics of `outputs` (predict's fake_B, rec_A, fake_A, rec_B) on
   the evaluation `images` {'A', 'B'}; `ref_stats`: each domain's image
   statistics, when already known; `classifier_network`: the domain
-  classifier of the success rates."""
+  classifier of the success rates; `output_stats`: {dst: the statistics
+  of fake_dst}, when already known."""
   result = {}
   for src, _ in DIRECTIONS:
     result[f'n_{src}'] = len(images[src])
@@ -62,10 +64,9 @@ def direction_metrics(images: dict, outputs: dict, fid_network=None,
     ref_stats = ref_stats or {d: _stats(fid_network, x)
                               for d, x in images.items()}
     for src, dst in DIRECTIONS:
-      fake = outputs[f'fake_{dst}']
-      # The untranslated inputs (input_copy) are their domain's own images.
-      fake_stats = (ref_stats[src] if fake is images[src]
-                    else _stats(fid_network, fake))
+      fake_stats = (output_stats or {}).get(dst)
+      if fake_stats is None:
+        fake_stats = _stats(fid_network, outputs[f'fake_{dst}'])
       compared = evaluate.compare_features(ref_stats[dst], fake_stats)
       result[f'fid_{src}to{dst}'] = float(compared['fid'])
       result[f'kid_{src}to{dst}'] = float(compared['kid'])
@@ -81,8 +82,13 @@ def input_copy(images: dict, fid_network, ref_stats=None,
   """FID/KID (and success rates) of each domain's images themselves
   against the other domain's (the untranslated baseline)."""
   copied = {'fake_B': images['A'], 'fake_A': images['B']}
+  copied_stats = None
+  if fid_network is not None:  # The copies are their domain's own images.
+    ref_stats = ref_stats or {d: _stats(fid_network, x)
+                              for d, x in images.items()}
+    copied_stats = {'B': ref_stats['A'], 'A': ref_stats['B']}
   return direction_metrics(images, copied, fid_network, ref_stats,
-                           classifier_network)
+                           classifier_network, copied_stats)
 
 
 def outputs_of(predict, images: dict, chunk: int = 64) -> dict:
