@@ -550,8 +550,7 @@ def prepare(fn, *args, budget: float | None = None,
 def _try_together(fn, args, current, sites, looped, new, report):
   """The forms that won alone at `sites` but not, one at a time, in the
   whole iteration, tried there all together: each may gain less than
-  STEP_MARGIN alone and more together (CycleGAN's 256x256 iteration: four
-  sites of 1-3% each, 5% together). Kept on the same two races."""
+  STEP_MARGIN alone and more together. Kept on the same two races."""
   forms = {s.key: new[cache_key(s, looped)]['alone'] for s in sites}
   _TABLE.update(forms)
   candidate = _compile(fn, args)
