@@ -690,8 +690,8 @@ def _patch_winograd(site):
   output transforms are slices and additions XLA fuses, the products 16
   plain dots, and autodiff's gradients again transforms and dots. XLA:CPU's
   own 3x3 convolution and im2col reach a third to half of a plain dot's
-  rate at CycleGAN's and SRResNet's 3x3 layers (benchmarks/README.md);
-  this form does less arithmetic at a dot's rate. Odd output sizes take one
+  rate at the ResNet generator's and SRResNet's 3x3 layers
+  (benchmarks/README.md); this form does less arithmetic at a dot's rate. Odd output sizes take one
   padded row or column more, cropped after. Float error: about 1e-6
   relative (the transforms' sums), tested against XLA's in
   conv_forms_test."""
@@ -744,10 +744,10 @@ def _patch_rule(site):
   if (_winograd_valid(site) and channels >= 32 and
       batch * height * width >= 2048):
     # Forward + backward on a Zen 4 (benchmarks/README.md "Winograd"):
-    # CycleGAN's 64x64 256 -> 256 at batch 1 72 ms (im2col 129, XLA 84),
-    # SRResNet's 24x24 64 -> 64 at batch 16 18 ms (im2col 41, XLA 26); at
-    # 8x8 (CycleGAN at 32x32: 12 ms, im2col 2) and from 3 channels im2col
-    # stays faster.
+    # the ResNet generator's 64x64 256 -> 256 at batch 1 72 ms (im2col
+    # 129, XLA 84), SRResNet's 24x24 64 -> 64 at batch 16 18 ms (im2col 41,
+    # XLA 26); at 8x8 (that generator at 32x32: 12 ms, im2col 2) and from
+    # 3 channels im2col stays faster.
     return 'winograd'
   return 'im2col'
 
