@@ -359,7 +359,8 @@ def create_dataset(config: ml_collections.ConfigDict) -> Dataset:
 
 
 @functools.lru_cache(maxsize=2)
-def _epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
+def epoch_permutation(seed: int, epoch: int, num_examples: int) -> np.ndarray:
+  """The order of the examples in `epoch` of a run seeded `seed`."""
   return np.random.default_rng([seed, epoch]).permutation(num_examples)
 
 
@@ -378,7 +379,7 @@ def example_indices(seed: int, step: int, shape: tuple[int, ...],
   out = np.empty(size, np.int64)
   for epoch in np.unique(epochs):
     mask = epochs == epoch
-    out[mask] = _epoch_permutation(seed, int(epoch), num_examples)[offsets[mask]]
+    out[mask] = epoch_permutation(seed, int(epoch), num_examples)[offsets[mask]]
   return out.reshape(shape)
 
 

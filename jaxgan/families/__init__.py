@@ -5,6 +5,7 @@
            super-resolution, inpainting; each task's data, masks and
            evaluation live in that package
   unpaired unpaired translation (families/unpaired/): CycleGAN
+  series   time-series anomaly detection (families/series/): TadGAN
 
 docs/families.md describes the interface (`base.Family`) and how the later
 families (super-resolution and inpainting, CycleGAN, TadGAN, progressive
@@ -24,6 +25,7 @@ FAMILIES = {
     'gan': ('jaxgan.families.gan', 'GAN'),
     'paired': ('jaxgan.families.paired', 'Paired'),
     'unpaired': ('jaxgan.families.unpaired', 'Unpaired'),
+    'series': ('jaxgan.families.series', 'Series'),
 }
 
 # `python -m jaxgan.evaluate NAME` -> the module (define_flags(),

@@ -1,0 +1,166 @@
+r"""TadGAN on NAB, scored as Orion's benchmark, beside Orion's published F1.
+
+  python -m jaxgan.benchmarks.nab \
+      --groups=artificialWithAnomaly,realAWSCloudwatch,realAdExchange,realTraffic,realTweets \
+      [--seeds=N] [--epochs=N] [--signals=KEY,...] [--out=runs/nab]
+
+trains one detector per signal and seed with `configs/tadgan.py:nab` (the
+group's interval and score combination as Orion's per-dataset files), fit
+and detected on the whole signal as Orion's benchmark runs NAB (no holdout,
+no detrending), and scores the detected intervals against NAB's labelled
+windows with Orion's overlap counts, summed per group (`families/series/
+scoring.py`). --out gets one folder per signal and seed (the run's workdir:
+its checkpoints, `anomalies.csv` and `scores.json`) and `table.json`; a
+signal with scores.json is not trained again, so an interrupted benchmark
+resumes. The table prints each group's tp/fp/fn, precision, recall and F1
+(mean and spread over seeds) beside Orion's published TadGAN and ARIMA F1
+(orion-ml 0.7.1), and the mean over groups.
+
+Every signal's iteration has the same shapes (n_critic x 64 windows of
+100), so the compiled program is reused across signals through JAX's
+persistent compilation cache (in --out).
+"""
+
+import json
+import os
+import pathlib
+import time
+
+from absl import app
+from absl import flags
+from absl import logging
+import jax
+import numpy as np
+
+from jaxgan import cli
+from jaxgan import train
+from jaxgan.families.series import data as series_data
+from jaxgan.families.series import evaluation
+from jaxgan.families.series import scoring
+
+GROUPS = tuple(series_data.NAB_INTERVALS)
+# configs/tadgan.py, found beside the package.
+CONFIG = os.path.join(os.path.dirname(__file__), '..', '..', 'configs',
+                      'tadgan.py')
+
+_GROUPS = flags.DEFINE_list('groups', list(GROUPS), 'NAB groups to run.')
+_SIGNALS = flags.DEFINE_list(
+    'signals', [], 'Only these signals (keys <group>/<file>.csv).')
+_SEEDS = flags.DEFINE_integer('seeds', 1, 'Seeds per signal (Orion: 1).')
+_EPOCHS = flags.DEFINE_integer('epochs', 0,
+                               'Epochs per signal (0: Orion\'s 35).')
+_NAB = flags.DEFINE_string('nab_dir', '../shared/data/nab',
+                           'NAB\'s folder (data/, labels/).')
+_OUT = flags.DEFINE_string('out', 'runs/nab', 'One folder per signal and '
+                           'seed, and table.json; rerunning resumes.')
+
+
+def run_dir(out, signal: str, seed: int) -> pathlib.Path:
+  return pathlib.Path(out) / signal.replace('/', '__').removesuffix(
+      '.csv') / f'seed{seed}'
+
+
+def run_signal(signal: str, seed: int, epochs: int, nab_dir: str,
+               workdir: pathlib.Path) -> dict:
+  """Trains and detects on one signal; its scores (also in scores.json)."""
+  done = workdir / 'scores.json'
+  if done.exists():
+    return json.loads(done.read_text())
+  config = cli.load_config_file(CONFIG + ':nab')
+  config.data.data_dir = nab_dir
+  config.data.signal = signal
+  config.seed = seed
+  if epochs:
+    config.train.epochs = epochs
+  start = time.time()
+  train.train_and_evaluate(config, str(workdir), jax.devices()[:1])
+  found = evaluation.read_anomalies(workdir / 'anomalies.csv')
+  labels = series_data.read_labels(
+      pathlib.Path(nab_dir) / 'labels' / 'combined_windows.json',
+      [signal])[signal]
+  row = {'signal': signal, 'seed': seed, 'epochs': config.train.epochs,
+         'seconds': round(time.time() - start, 1), 'detected': len(found),
+         **scoring.overlap_counts(labels, [(a, b) for a, b, _ in found])}
+  done.write_text(json.dumps(row))
+  return row
+
+
+def table(rows: list[dict]) -> dict:
+  """Per group: summed counts per seed, F1 mean and spread over seeds, and
+  Orion's numbers; 'mean' the mean of the groups' F1."""
+  seeds = sorted({r['seed'] for r in rows})
+  per_seed = {s: scoring.summarize([r for r in rows if r['seed'] == s])
+              for s in seeds}
+  out = {}
+  for group in sorted({r['signal'].split('/')[0] for r in rows}):
+    runs = [per_seed[s][group] for s in seeds if group in per_seed[s]]
+    f1 = np.array([r['f1'] for r in runs], np.float64)
+    out[group] = {
+        'signals': runs[0]['signals'], 'seeds': len(runs),
+        'tp': [r['tp'] for r in runs], 'fp': [r['fp'] for r in runs],
+        'fn': [r['fn'] for r in runs],
+        'precision': float(np.mean([r['precision'] for r in runs])),
+        'recall': float(np.mean([r['recall'] for r in runs])),
+        'f1': float(np.mean(f1)), 'f1_std': float(np.std(f1)),
+        'orion_tadgan_f1': scoring.ORION_F1.get(group, {}).get('tadgan'),
+        'orion_arima_f1': scoring.ORION_F1.get(group, {}).get('arima')}
+  f1s = [g['f1'] for g in out.values()]
+  orion = [g['orion_tadgan_f1'] for g in out.values()]
+  out['mean'] = {'f1': float(np.mean(f1s)),
+                 'orion_tadgan_f1': (float(np.mean(orion))
+                                     if None not in orion else None)}
+  return out
+
+
+def format_table(t: dict) -> str:
+  lines = [f'{"group":24s} {"sig":>3s} {"tp":>5s} {"fp":>5s} {"fn":>5s} '
+           f'{"prec":>6s} {"rec":>6s} {"F1":>13s} {"Orion":>6s} {"ARIMA":>6s}']
+  for group, g in t.items():
+    if group == 'mean':
+      continue
+    spread = f'+-{g["f1_std"]:.3f}' if g['seeds'] > 1 else ''
+    lines.append(
+        f'{group:24s} {g["signals"]:3d} {np.mean(g["tp"]):5.1f} '
+        f'{np.mean(g["fp"]):5.1f} {np.mean(g["fn"]):5.1f} '
+        f'{g["precision"]:6.3f} {g["recall"]:6.3f} '
+        f'{g["f1"]:6.3f}{spread:>7s} {g["orion_tadgan_f1"] or 0:6.3f} '
+        f'{g["orion_arima_f1"] or 0:6.3f}')
+  m = t['mean']
+  lines.append(f'{"mean of groups":24s} {"":>48s} {m["f1"]:6.3f}{"":7s} '
+               f'{m["orion_tadgan_f1"] or 0:6.3f}')
+  return '\n'.join(lines)
+
+
+def main(argv):
+  del argv
+  unknown = [g for g in _GROUPS.value if g not in GROUPS]
+  if unknown:
+    raise app.UsageError(f'--groups: {unknown} are not NAB groups of '
+                         f'Orion\'s benchmark ({", ".join(GROUPS)})')
+  out = pathlib.Path(_OUT.value)
+  out.mkdir(parents=True, exist_ok=True)
+  jax.config.update('jax_compilation_cache_dir', str(out / 'jax-cache'))
+  jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
+  signals = series_data.nab_signals(_NAB.value, _GROUPS.value)
+  if _SIGNALS.value:
+    missing = sorted(set(_SIGNALS.value) - set(signals))
+    if missing:
+      raise app.UsageError(f'--signals: {missing} are not in the groups '
+                           f'{_GROUPS.value}')
+    signals = [s for s in signals if s in _SIGNALS.value]
+  rows = []
+  for signal in signals:
+    for seed in range(_SEEDS.value):
+      row = run_signal(signal, seed, _EPOCHS.value, _NAB.value,
+                       run_dir(out, signal, seed))
+      logging.info('%s seed %d: tp %d fp %d fn %d (%.0f s)', signal, seed,
+                   row['tp'], row['fp'], row['fn'], row['seconds'])
+      rows.append(row)
+  result = table(rows)
+  (out / 'table.json').write_text(json.dumps(
+      {'table': result, 'signals': rows}, indent=1))
+  print(format_table(result))
+
+
+if __name__ == '__main__':
+  app.run(main)

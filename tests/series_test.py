@@ -1,0 +1,380 @@
+"""TadGAN's pieces: the LSTM against NumPy, the penalties, Orion's scoring and
+anomaly search against plain loops and hand-made cases, NAB reading and
+its bad input, and a short run that finds a labelled anomaly."""
+
+import csv
+import json
+import math
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy import stats
+
+from jaxgan import losses
+from jaxgan import train
+from jaxgan.families.series import data as sd
+from jaxgan.families.series import detect
+from jaxgan.families.series import evaluation
+from jaxgan.families.series import scoring
+from jaxgan.networks import tadgan as nets
+
+SIGNAL = 'artificialWithAnomaly/art_daily_jumpsup.csv'
+
+
+# --- Networks ---------------------------------------------------------------
+
+
+def _sigmoid(x):
+  return 1 / (1 + np.exp(-x))
+
+
+def _numpy_lstm(p, x, in_mask, rec_mask, reverse=False):
+  """Keras's LSTM (implementation 2) in NumPy: gates i, f, g, o from the
+  masked input and the masked previous output; Flax's per-gate kernels."""
+  b, t, _ = x.shape
+  units = p['hi']['kernel'].shape[0]
+  c, h = np.zeros((b, units)), np.zeros((b, units))
+  out = np.zeros((b, t, units))
+  steps = range(t - 1, -1, -1) if reverse else range(t)
+  for s in steps:
+    xi, hm = x[:, s] * in_mask, h * rec_mask
+    gate = {g: xi @ p[f'i{g}']['kernel'] + hm @ p[f'h{g}']['kernel'] +
+            p[f'h{g}']['bias'] for g in 'ifgo'}
+    c = _sigmoid(gate['f']) * c + _sigmoid(gate['i']) * np.tanh(gate['g'])
+    h = _sigmoid(gate['o']) * np.tanh(c)
+    out[:, s] = h
+  return out
+
+
+def test_bilstm_equals_a_numpy_reference_with_dropout_masks():
+  lstm = nets.BiLSTM(7, dropout=0.3, recurrent_dropout=0.4)
+  x = jax.random.normal(jax.random.key(0), (3, 9, 4))
+  params = nets.keras_forget_bias(lstm.init(jax.random.key(1), x)['params'])
+  cells = {d: {k: jax.tree.map(np.asarray, v)
+               for k, v in params['step'][d].items()}
+           for d in ('forward', 'backward')}
+  np.testing.assert_array_equal(cells['forward']['hf']['bias'], 1.0)
+  np.testing.assert_array_equal(cells['backward']['hi']['bias'], 0.0)
+  y = lstm.apply({'params': params}, x, train=True,
+                 rngs={'dropout': jax.random.key(2)})
+  # The masks it drew: the module's first four 'dropout' draws (input and
+  # recurrent, forward then backward).
+  keys = lstm.apply({'params': params}, x,
+                    rngs={'dropout': jax.random.key(2)},
+                    method=lambda m, _: [m.make_rng('dropout')
+                                         for _ in range(4)])
+  masks = [np.asarray(jax.random.bernoulli(k, 1 - rate, shape)) / (1 - rate)
+           for k, rate, shape in zip(keys, (0.3, 0.4) * 2,
+                                     ((3, 4), (3, 7)) * 2)]
+  x64 = np.asarray(x, np.float64)
+  want = np.concatenate(
+      [_numpy_lstm(cells['forward'], x64, masks[0], masks[1]),
+       _numpy_lstm(cells['backward'], x64, masks[2], masks[3], reverse=True)],
+      -1)
+  np.testing.assert_allclose(np.asarray(y), want, rtol=1e-5, atol=1e-6)
+  # Inference: no masks.
+  want = np.concatenate(
+      [_numpy_lstm(cells['forward'], x64, 1.0, 1.0),
+       _numpy_lstm(cells['backward'], x64, 1.0, 1.0, reverse=True)], -1)
+  np.testing.assert_allclose(np.asarray(lstm.apply({'params': params}, x)),
+                             want, rtol=1e-5, atol=1e-6)
+
+
+def test_networks_have_orions_shapes_and_parameter_counts():
+  x, z = jnp.zeros((2, 100, 1)), jnp.zeros((2, 20, 1))
+  nets_ = {'encoder': (nets.Encoder(), x), 'generator': (nets.Generator(), z),
+           'critic_x': (nets.CriticX(), x), 'critic_z': (nets.CriticZ(), z)}
+  shapes, counts = {}, {}
+  for name, (net, inp) in nets_.items():
+    params = net.init(jax.random.key(0), inp)['params']
+    shapes[name] = net.apply({'params': params}, inp).shape
+    counts[name] = sum(p.size for p in jax.tree.leaves(params))
+  assert shapes == {'encoder': (2, 20, 1), 'generator': (2, 100, 1),
+                    'critic_x': (2, 1), 'critic_z': (2, 1)}
+  # Keras's counts for these layers (LSTM: 4 (in + units + 1) units per
+  # direction; Keras keeps one bias per gate, as Flax's 'h' denses).
+  lstm = lambda i, u: 2 * 4 * (i + u + 1) * u
+  assert counts['encoder'] == lstm(1, 100) + 100 * 200 * 20 + 20
+  assert counts['generator'] == (20 * 50 + 50 + lstm(1, 64) + lstm(128, 64)
+                                 + 128 + 1)
+  assert counts['critic_x'] == (5 * 64 + 64 + 3 * (5 * 64 * 64 + 64) +
+                                84 * 64 + 1)
+  assert counts['critic_z'] == 20 * 20 + 20 + 20 * 20 + 20 + 21
+
+
+@pytest.mark.parametrize('critic', ['critic_x', 'critic_z'])
+def test_gradient_penalty_serves_both_critics(critic):
+  net = nets.CriticX() if critic == 'critic_x' else nets.CriticZ()
+  shape = (4, 100, 1) if critic == 'critic_x' else (4, 20, 1)
+  real = jax.random.normal(jax.random.key(0), shape)
+  fake = jax.random.normal(jax.random.key(1), shape)
+  eps = jax.random.uniform(jax.random.key(2), (4,))
+  params = net.init(jax.random.key(3), real)['params']
+  fn = lambda v: net.apply({'params': params}, v)[:, 0]
+  got = losses.gradient_penalty(fn, real, fake, eps)
+  # One example at a time: the gradient of its score at its interpolate.
+  want = []
+  for i in range(4):
+    point = eps[i] * real[i:i + 1] + (1 - eps[i]) * fake[i:i + 1]
+    g = jax.grad(lambda v: fn(v)[0])(point)
+    want.append((float(jnp.sqrt(jnp.sum(g ** 2))) - 1) ** 2)
+  np.testing.assert_allclose(float(got), np.mean(want), rtol=1e-5)
+
+
+# --- Orion's scoring ---------------------------------------------------------
+
+
+def _plain_dtw(x, y):
+  n = len(x)
+  acc = np.full((n + 1, n + 1), np.inf)
+  acc[0, 0] = 0
+  for i in range(1, n + 1):
+    for j in range(1, n + 1):
+      acc[i, j] = (x[i - 1] - y[j - 1]) ** 2 + min(acc[i - 1, j - 1],
+                                                    acc[i - 1, j],
+                                                    acc[i, j - 1])
+  return math.sqrt(acc[n, n])
+
+
+def test_dtw_equals_a_plain_dynamic_program():
+  rng = np.random.default_rng(0)
+  x, y = rng.normal(size=(6, 11)), rng.normal(size=(6, 11))
+  np.testing.assert_allclose(detect.dtw(x, y),
+                             [_plain_dtw(a, b) for a, b in zip(x, y)],
+                             rtol=1e-12)
+  assert detect.dtw(x[:1], x[:1])[0] == 0
+  # Warping: a series against itself shifted by one costs only the ends.
+  s = np.sin(np.linspace(0, 3, 12))
+  assert detect.dtw(s[None, 1:], s[None, :-1])[0] < np.sqrt(
+      np.sum((s[1:] - s[:-1]) ** 2))
+
+
+def _plain_rolling(x, window, min_periods, fn=np.mean):
+  """pandas' centred rolling window, written out."""
+  offset = (window - 1) // 2
+  out = []
+  for i in range(len(x)):
+    part = x[max(0, i + offset + 1 - window):min(len(x), i + offset + 1)]
+    part = part[~np.isnan(part)]
+    out.append(fn(part) if len(part) >= max(min_periods, 1) else np.nan)
+  return np.array(out)
+
+
+@pytest.mark.parametrize('window', [1, 4, 5, 10])
+def test_rolling_mean_and_area_equal_pandas_windows(window):
+  x = np.random.default_rng(1).normal(size=23)
+  np.testing.assert_allclose(detect.rolling_mean(x, window, window // 2),
+                             _plain_rolling(x, window, window // 2))
+  with_nan = x.copy()
+  with_nan[[3, 4, 5]] = np.nan
+  np.testing.assert_allclose(detect.rolling_mean(with_nan, window, 2),
+                             _plain_rolling(with_nan, window, 2))
+  y = np.random.default_rng(2).normal(size=23)
+  trapz = lambda v: np.trapezoid(v) if len(v) > 1 else 0.0
+  np.testing.assert_allclose(
+      detect.area_error(x, y, window),
+      np.abs(_plain_rolling(x, window, window // 2, trapz) -
+             _plain_rolling(y, window, window // 2, trapz)), atol=1e-12)
+
+
+def test_unrolled_predictions_and_critic_densest_values_follow_orion():
+  rng = np.random.default_rng(3)
+  n, w = 30, 6
+  windows_hat = rng.normal(size=(n, w))
+  critic = rng.normal(size=n)
+  critic[10:14] = critic[10]  # Equal scores somewhere: the median fallback.
+  medians, densest = [], []
+  for i in range(n + w - 1):
+    ks = [i - j for j in range(max(0, i - n + 1), min(i + 1, w))]
+    medians.append(np.median([windows_hat[k, i - k] for k in ks]))
+    values = np.array([critic[k] for k in ks])
+    if len(values) > 1 and np.ptp(values) > 0:
+      densest.append(values[np.argmax(stats.gaussian_kde(values)(values))])
+    else:
+      densest.append(np.median(values))
+  np.testing.assert_allclose(detect.predictions(windows_hat), medians)
+  np.testing.assert_allclose(detect.critic_per_point(critic, w), densest)
+
+
+def test_dtw_error_keeps_orions_offset_and_zero_ends():
+  y = np.zeros(40)
+  y_hat = np.zeros(40)
+  y_hat[20] = 1.0
+  errors = detect.dtw_error(y, y_hat, 10)
+  assert errors[:5].sum() == 0 and errors[-6:].sum() == 0
+  # The windows of 11 centred on points 15..25 see point 20, and Orion
+  # writes each 5 after its centre: positions 20..30.
+  np.testing.assert_array_equal(np.flatnonzero(errors), np.arange(20, 31))
+
+
+def test_find_anomalies_finds_one_spike_and_pads_it():
+  errors = np.ones(300) + 0.01 * np.sin(np.arange(300))
+  errors[150:153] = 10.0
+  index = 1000 + 600 * np.arange(300)
+  found = detect.find_anomalies(errors, index)
+  assert found.shape == (1, 3)
+  assert found[0, 0] == index[150 - 50] and found[0, 1] == index[152 + 50]
+  assert found[0, 2] > 0
+  # Nothing above 4 std of flat noise: nothing found.
+  assert detect.find_anomalies(np.ones(300), index).shape == (0, 3)
+
+
+def test_prune_keeps_only_clearly_separated_sequences():
+  errors = np.array([0, 5.0, 0, 0, 4.9, 0, 0, 2.0, 0])
+  sequences = np.array([[1, 1], [4, 4], [7, 7]])
+  # 5.0 -> 4.9 is 2% (< 13%); 4.9 -> 2.0 is 59%; 2.0 -> max_below 1.0 50%.
+  kept = detect.prune(sequences, errors, 1.0, 0.13)
+  assert [r[:2] for r in kept] == [(1, 1), (4, 4), (7, 7)]
+  kept = detect.prune(sequences, errors, 1.9, 0.13)  # 2.0 -> 1.9: 5%.
+  assert [r[:2] for r in kept] == [(1, 1), (4, 4)]
+  assert detect.prune(sequences[:1], errors, 4.8, 0.13) == []
+
+
+def test_merge_joins_touching_sequences_with_length_weighted_scores():
+  merged = detect.merge([(10, 20, 1.0), (0, 5, 3.0), (21, 41, 4.0),
+                         (50, 60, 2.0)])
+  assert merged[0] == (0, 5, 3.0)
+  assert merged[1][:2] == (10, 41)
+  np.testing.assert_allclose(merged[1][2], (10 * 1.0 + 20 * 4.0) / 30)
+  assert merged[2] == (50, 60, 2.0)
+
+
+ONE = [(100, 200)]
+TWO = [(100, 200), (400, 420)]
+
+
+@pytest.mark.parametrize('expected,observed,want', [
+    (ONE, [(100, 200)], (1, 0, 0)),  # exact hit
+    (ONE, [(150, 300)], (1, 0, 0)),  # partial overlap
+    (ONE, [(200, 300)], (1, 0, 0)),  # sharing the end point overlaps
+    (ONE, [(201, 300)], (0, 1, 1)),  # touching the end, not overlapping
+    (ONE, [(0, 99)], (0, 1, 1)),  # touching the start
+    (ONE, [], (0, 0, 1)),  # no detections
+    (TWO, [(50, 450)], (2, 0, 0)),  # one detection spanning both windows
+    (TWO, [(120, 130), (140, 150), (600, 700)], (1, 1, 1)),  # two on one
+])
+def test_overlap_counts_are_orions(expected, observed, want):
+  got = scoring.overlap_counts(expected, observed)
+  assert (got['tp'], got['fp'], got['fn']) == want
+
+
+def test_signal_without_anomalies_and_group_sums():
+  # A clean signal with one detection: a false positive, no F1 of its own.
+  clean = scoring.overlap_counts([], [(5, 9)])
+  assert clean == {'tp': 0, 'fp': 1, 'fn': 0}
+  assert math.isnan(scoring.f1_of(clean)['recall'])
+  rows = [{'signal': 'g/a.csv', 'tp': 1, 'fp': 0, 'fn': 1},
+          {'signal': 'g/b.csv', **clean},
+          {'signal': 'h/c.csv', 'tp': 2, 'fp': 2, 'fn': 0}]
+  table = scoring.summarize(rows)
+  assert table['g']['tp'] == 1 and table['g']['fp'] == 1
+  np.testing.assert_allclose(table['g']['f1'], 0.5)
+  np.testing.assert_allclose(table['h']['precision'], 0.5)
+  np.testing.assert_allclose(table['h']['f1'], 2 * 0.5 / 1.5)
+
+
+# --- Data ---------------------------------------------------------------------
+
+
+def test_nab_signal_is_read_aggregated_and_windowed_as_orion(shared_data):
+  nab = shared_data / 'nab'
+  signal = sd.read_csv(nab / 'data' / SIGNAL, name=SIGNAL)
+  assert len(signal.timestamps) == 4032 and not signal.repairs
+  prepared = sd.prepare(signal, 600, 100)
+  # ORION.md: 2,016 points of 600 s, 1,916 windows.
+  assert len(prepared.values) == 2016 and prepared.windows.shape == (1916,
+                                                                     100)
+  assert prepared.values.min() == -1 and prepared.values.max() == 1
+  np.testing.assert_array_equal(prepared.windows[3],
+                                prepared.values[3:103].astype(np.float32))
+  first = signal.values[:2].mean()  # Two 300 s rows per 600 s point.
+  lo, hi = signal.values.min(), signal.values.max()
+  # Means of pairs span a narrower range than the rows: scale by the means'.
+  raw = sd.aggregate(signal.timestamps, signal.values, 600)[1]
+  np.testing.assert_allclose(raw[0], first)
+  assert raw.min() >= lo and raw.max() <= hi
+  labels = sd.read_labels(nab / 'labels' / 'combined_windows.json', [SIGNAL])
+  assert labels[SIGNAL] == [(sd.parse_time('2014-04-10 16:15:00', ''),
+                             sd.parse_time('2014-04-12 01:45:00', ''))]
+
+
+def _write(path, rows, header=('timestamp', 'value')):
+  with open(path, 'w', newline='') as f:
+    out = csv.writer(f)
+    out.writerow(header)
+    out.writerows(rows)
+  return path
+
+
+def test_bad_series_are_errors_or_stated_repairs(tmp_path):
+  with pytest.raises(sd.DataError, match="no 'value' column"):
+    sd.read_csv(_write(tmp_path / 'a.csv', [(0, 1)], ('timestamp', 'v')))
+  with pytest.raises(sd.DataError, match='not a number'):
+    sd.read_csv(_write(tmp_path / 'b.csv', [(0, 'x')]))
+  with pytest.raises(sd.DataError, match='neither an ISO'):
+    sd.read_csv(_write(tmp_path / 'c.csv', [('yesterday', 1)]))
+  with pytest.raises(FileNotFoundError, match='does not exist'):
+    sd.read_csv(tmp_path / 'missing.csv')
+  # Out of order and duplicated rows: sorted, averaged, and said so.
+  rows = [(600, 3.0), (0, 1.0), (0, 3.0), (1200, 5.0), (3000, 7.0)]
+  signal = sd.read_csv(_write(tmp_path / 'd.csv', rows))
+  assert np.all(np.diff(signal.timestamps) >= 0)
+  assert any('sorted' in r for r in signal.repairs)
+  assert any('duplicated' in r for r in signal.repairs)
+  index, values = sd.aggregate(signal.timestamps, signal.values, 600)
+  np.testing.assert_array_equal(index, [0, 600, 1200, 1800, 2400, 3000])
+  np.testing.assert_array_equal(values[:3], [2.0, 3.0, 5.0])
+  assert np.isnan(values[3]) and np.isnan(values[4])  # The gap.
+  prepared = sd.prepare(signal, 600, 2)
+  assert any('gaps' in r and 'imputed' in r for r in prepared.repairs)
+  assert not np.isnan(prepared.values).any()
+  with pytest.raises(sd.DataError, match='fewer than one window'):
+    sd.prepare(signal, 600, 100)
+
+
+def test_bad_labels_are_clear(tmp_path):
+  labels = tmp_path / 'labels.json'
+  labels.write_text(json.dumps({'g/a.csv': [['2014-01-01 00:00:00',
+                                             '2014-01-02 00:00:00']]}))
+  with pytest.raises(sd.DataError, match='no entry'):
+    sd.read_labels(labels, ['g/b.csv'])
+  got = sd.read_labels(labels, ['g/a.csv'])
+  assert got['g/a.csv'] == [(1388534400, 1388620800)]
+  rows = _write(tmp_path / 'l.csv', [('x', 0, 5)], ('signal', 'start', 'end'))
+  with pytest.raises(sd.DataError, match="signal 'x'"):
+    sd.read_labels(rows, ['y'])
+  assert sd.read_labels(rows, ['x', 'y']) == {'x': [(0, 5)], 'y': []}
+
+
+# --- A short run ---------------------------------------------------------------
+
+
+def test_short_run_finds_the_labelled_jump_and_the_benchmark_resumes(
+    tmp_path, shared_data):
+  """art_daily_jumpsup's jump, which Orion finds after 2 epochs
+  (../shared/bench/ORION.md): 2 epochs here too, through the benchmark's
+  per-signal run; anomalies.csv and scores.json written, and a second call
+  reads them instead of training again."""
+  from jaxgan.benchmarks import nab  # pylint: disable=g-import-not-at-top
+  workdir = nab.run_dir(tmp_path, SIGNAL, 0)
+  row = nab.run_signal(SIGNAL, 0, 2, str(shared_data / 'nab'), workdir)
+  assert (row['tp'], row['fn']) == (1, 0), row
+  found = evaluation.read_anomalies(workdir / 'anomalies.csv')
+  assert len(found) == row['detected'] == row['tp'] + row['fp']
+  labels = sd.read_labels(shared_data / 'nab' / 'labels' /
+                          'combined_windows.json', [SIGNAL])[SIGNAL]
+  assert scoring.overlap_counts(labels, [(a, b) for a, b, _ in found]) == {
+      k: row[k] for k in ('tp', 'fp', 'fn')}
+  metrics = [json.loads(line) for line in open(workdir / 'metrics.jsonl')]
+  assert [m['eval/f1'] for m in metrics if 'eval/f1' in m][-1] > 0
+  (workdir / 'checkpoints').rename(workdir / 'gone')  # No retraining:
+  assert nab.run_signal(SIGNAL, 0, 2, str(shared_data / 'nab'),
+                        workdir) == row
+  table = nab.table([row, {**row, 'signal': 'realTweets/x.csv', 'tp': 0,
+                           'fp': 2, 'fn': 1}])
+  assert table['artificialWithAnomaly']['orion_tadgan_f1'] == 0.5
+  assert table['realTweets']['f1'] == 0 or math.isnan(
+      table['realTweets']['f1'])
+  assert 'mean of groups' in nab.format_table(table)
