@@ -233,13 +233,14 @@ class Series(base.Family):
 
     def critic_loss(critic, c_params, real, fake, k):
       params = {**state.params, critic: c_params}
-      k_real, k_fake, k_gp = jax.random.split(k, 3)
-      score = lambda v, kk: self.apply(critic, params, v, kk)
+      k_scores, k_gp = jax.random.split(k)
       gp = losses.gradient_penalty(
           lambda v: self.apply(critic, params, v)[:, 0], real, fake,
           jax.random.uniform(k_gp, (b,)))
-      wasserstein = (-jnp.mean(score(real, k_real)) +
-                     jnp.mean(score(fake, k_fake)))
+      # Real and fake in one pass (each example its own dropout masks).
+      scores = self.apply(critic, params, jnp.concatenate([real, fake]),
+                          k_scores)
+      wasserstein = -jnp.mean(scores[:b]) + jnp.mean(scores[b:])
       return wasserstein + lc.gp_weight * gp, (wasserstein, gp)
 
     # E and G do not change during the critic steps, so the fakes of all
