@@ -297,7 +297,8 @@ class SeriesData:
       return pathlib.Path(d.csv), d.signal or pathlib.Path(d.csv).name
     if d.signal and d.data_dir:
       nab = pathlib.Path(d.data_dir) / 'data' / d.signal
-      return (nab if nab.is_file() else pathlib.Path(d.data_dir) / d.signal,
+      plain = pathlib.Path(d.data_dir) / d.signal
+      return (plain if plain.is_file() and not nab.is_file() else nab,
               d.signal)
     raise DataError(
         'the series family reads one signal: --config.data.csv=FILE.csv, or '
