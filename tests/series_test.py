@@ -5,6 +5,7 @@ its bad input, and a short run that finds a labelled anomaly."""
 import csv
 import json
 import math
+import pathlib
 
 import jax
 import jax.numpy as jnp
@@ -21,6 +22,7 @@ from jaxgan.families.series import scoring
 from jaxgan.networks import tadgan as nets
 
 SIGNAL = 'artificialWithAnomaly/art_daily_jumpsup.csv'
+ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 
 # --- Networks ---------------------------------------------------------------
@@ -378,3 +380,70 @@ def test_short_run_finds_the_labelled_jump_and_the_benchmark_resumes(
   assert table['realTweets']['f1'] == 0 or math.isnan(
       table['realTweets']['f1'])
   assert 'mean of groups' in nab.format_table(table)
+
+
+def _tiny(tmp_path, steps=None):
+  """A 400-point noisy sine with a spike, small networks: a quick run."""
+  t = np.arange(400)
+  values = np.sin(t / 8) + 0.05 * np.random.default_rng(0).normal(size=400)
+  values[300:304] += 3
+  csv_path = _write(tmp_path / 'tiny.csv',
+                    [(1_600_000_000 + 60 * i, v) for i, v in zip(t, values)])
+  config = tadgan_config().get_config()
+  config.data.csv = str(csv_path)
+  config.data.interval = 60
+  config.data.window = 20
+  m = config.model
+  m.latent_dim, m.encoder_units, m.generator_units = 4, 8, 8
+  m.critic_x_features, m.critic_z_features = 8, 4
+  config.train.batch_size = 8
+  config.train.epochs = 1
+  if steps:
+    config.train.num_steps = steps
+  config.checkpoint_every = 2
+  config.log_every = 1
+  return config
+
+
+def tadgan_config():
+  from jaxgan import cli  # pylint: disable=g-import-not-at-top
+  import types  # pylint: disable=g-import-not-at-top
+  return types.SimpleNamespace(get_config=lambda arg='': cli.load_config_file(
+      str(ROOT / 'configs' / 'tadgan.py') + (f':{arg}' if arg else '')))
+
+
+def test_resumes_exactly_and_two_devices_train_as_one(tmp_path):
+  config = _tiny(tmp_path, steps=3)
+  train.train_and_evaluate(config, tmp_path / 'stopped', jax.devices()[:1])
+  config.train.num_steps = 6
+  resumed = train.train_and_evaluate(config, tmp_path / 'stopped',
+                                     jax.devices()[:1])
+  straight = train.train_and_evaluate(config, tmp_path / 'straight',
+                                      jax.devices()[:1])
+  sharded = train.train_and_evaluate(config, tmp_path / 'two',
+                                     jax.devices()[:2])
+  for other in (resumed, sharded):
+    for x, y in zip(jax.tree.leaves(jax.device_get(other)),
+                    jax.tree.leaves(jax.device_get(straight)), strict=True):
+      np.testing.assert_allclose(np.asarray(x, np.float64),
+                                 np.asarray(y, np.float64), rtol=1e-4,
+                                 atol=1e-5)
+  nets_ = json.loads((tmp_path / 'straight' / 'networks.json').read_text())
+  assert set(nets_) == {'encoder', 'generator', 'critic_x', 'critic_z'}
+  rows = list(csv.DictReader(open(tmp_path / 'straight' / 'anomalies.csv')))
+  for row in rows:
+    assert int(row['start']) <= int(row['end'])
+  assert list(tmp_path.glob('straight/samples/*.png'))
+
+
+@pytest.mark.parametrize('field,value,message', [
+    ('data.window', 11, 'even'), ('data.window', 16, 'four unpadded'),
+    ('eval.comb', 'max', 'comb'), ('eval.rec_error_type', 'l2', 'one of'),
+])
+def test_bad_settings_are_clear(field, value, message):
+  from jaxgan.families import series  # pylint: disable=g-import-not-at-top
+  config = tadgan_config().get_config()
+  section, key = field.split('.')
+  config[section][key] = value
+  with pytest.raises(ValueError, match=message):
+    series.Series.validate(config)

@@ -148,6 +148,13 @@ class Series(base.Family):
       raise errors.ConfigError(
           f'config.data.window={config.data.window}: TadGAN\'s generator '
           'upsamples half a window by 2, so the window is even (4 or more)')
+    shrink = 4 * (config.model.critic_x_kernel - 1)  # Cx's 4 'valid' convs.
+    if config.data.window <= shrink:
+      raise errors.ConfigError(
+          f'config.data.window={config.data.window}: Cx\'s four unpadded '
+          f'convolutions of {config.model.critic_x_kernel} take {shrink} '
+          'points off a window; use a longer window or a smaller '
+          'config.model.critic_x_kernel')
     if config.train.n_critic < 1:
       raise errors.ConfigError('config.train.n_critic must be at least 1')
     if config.eval.rec_error_type not in detect.REC_ERRORS:
