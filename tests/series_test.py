@@ -447,3 +447,51 @@ def test_bad_settings_are_clear(field, value, message):
   config[section][key] = value
   with pytest.raises(ValueError, match=message):
     series.Series.validate(config)
+
+
+def test_scores_and_intervals_equal_orions_own_code():
+  """tests/fixtures/orion_reference.json holds what orion-ml 0.7.1's
+  score_anomalies and find_anomalies returned on these inputs (the script
+  beside it, run in Orion's venv)."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  path = ROOT / 'tests' / 'fixtures' / 'orion_reference.py'
+  spec = importlib.util.spec_from_file_location('orion_reference', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  reference = json.loads(path.with_suffix('.json').read_text())
+  windows, recon, critic, index = module.make_inputs()
+  for rec, comb in module.CASES:
+    want = reference[f'{rec},{comb}']
+    errors, _ = detect.score(windows, recon, critic, rec_error_type=rec,
+                             comb=comb)
+    np.testing.assert_allclose(errors, np.array(want['errors'], np.float64),
+                               rtol=1e-9, atol=1e-12, err_msg=f'{rec},{comb}')
+    found = detect.find_anomalies(errors, index)
+    np.testing.assert_allclose(found, np.array(want['anomalies']).reshape(
+        -1, 3), rtol=1e-9, err_msg=f'{rec},{comb}')
+  errors = np.array(reference['dtw,mult']['errors'], np.float64)
+  found = detect.find_anomalies(errors, index, fixed=False)
+  np.testing.assert_allclose(found, np.array(
+      reference['dtw,mult']['dynamic']).reshape(-1, 3), rtol=1e-6)
+
+
+def test_preprocessing_equals_orions_primitives():
+  """Aggregation, imputation, scaling and windows of irregular rows (out of
+  order, duplicated, a gap) against mlstars' and sklearn's primitives as
+  Orion's pipeline chains them (tests/fixtures/orion_reference.py)."""
+  import importlib.util  # pylint: disable=g-import-not-at-top
+  path = ROOT / 'tests' / 'fixtures' / 'orion_reference.py'
+  spec = importlib.util.spec_from_file_location('orion_reference', path)
+  module = importlib.util.module_from_spec(spec)
+  spec.loader.exec_module(module)
+  want = json.loads(path.with_suffix('.json').read_text())['preprocess']
+  times, values = module.make_series()
+  signal = sd.make_signal('s', times, values)
+  prepared = sd.prepare(signal, 3600, 20)
+  np.testing.assert_array_equal(prepared.index, want['index'])
+  np.testing.assert_allclose(prepared.values, want['values'], rtol=1e-12,
+                             atol=1e-12)
+  assert list(prepared.windows.shape) == want['windows']
+  np.testing.assert_array_equal(prepared.index[:len(prepared.windows)],
+                                want['first'])
+  assert any('gaps' in r for r in prepared.repairs)
