@@ -315,6 +315,10 @@ def test_bad_series_are_errors_or_stated_repairs(tmp_path):
     sd.read_csv(_write(tmp_path / 'a.csv', [(0, 1)], ('timestamp', 'v')))
   with pytest.raises(sd.DataError, match='not a number'):
     sd.read_csv(_write(tmp_path / 'b.csv', [(0, 'x')]))
+  with pytest.raises(sd.DataError, match='infinite'):
+    sd.read_csv(_write(tmp_path / 'e.csv', [(0, 'inf')]))
+  with pytest.raises(sd.DataError, match='has 1 fields'):
+    sd.read_csv(_write(tmp_path / 'f.csv', [(0,)]))
   with pytest.raises(sd.DataError, match='neither an ISO'):
     sd.read_csv(_write(tmp_path / 'c.csv', [('yesterday', 1)]))
   with pytest.raises(FileNotFoundError, match='does not exist'):

@@ -102,12 +102,19 @@ def read_csv(path, time_column: str = 'timestamp',
       if not row:
         continue
       where = f'{path}, row {row_number}'
+      if len(row) <= max(t_col, v_col):
+        raise DataError(f'{where} has {len(row)} fields, the header '
+                        f'{len(header)}: fix or remove the row')
       times.append(parse_time(row[t_col], where))
       try:
-        values.append(float(row[v_col]) if row[v_col].strip() else np.nan)
+        value = float(row[v_col]) if row[v_col].strip() else np.nan
       except ValueError as e:
         raise DataError(f'{where}: value {row[v_col]!r} is not a number '
                         '(empty cells are read as missing and imputed)') from e
+      if np.isinf(value):
+        raise DataError(f'{where}: value {row[v_col]!r} is infinite: fix '
+                        'the row or leave the cell empty (imputed)')
+      values.append(value)
   return make_signal(name or path.name, np.asarray(times, np.int64),
                      np.asarray(values, np.float64))
 
