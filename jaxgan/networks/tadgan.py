@@ -15,9 +15,14 @@ for windows (B, T, 1) and latents (B, L, 1), T = 100 and L = 20 there:
 
 Bidirectional layers concatenate the forward and the (time-aligned)
 backward sequences. The LSTMs are Flax's `OptimizedLSTMCell` over
-`nn.scan`, with Keras's dropout (implementation 2): one input mask and one
-mask of the previous output h per sequence and direction, the same at
-every step, scaled by 1 / (1 - rate); the cell state is not masked.
+`nn.scan`, with Keras's variational dropout: masks drawn once per
+sequence and direction, the same at every step, scaled by 1 / (1 - rate),
+on the input and on the previous output h (the cell state is not masked).
+One deviation: Keras 2.14 runs an LSTM with recurrent_dropout in its
+`implementation=1`, which draws a separate pair of masks for each of the
+four gates; Flax's cell takes one input and one state, so jaxgan draws one
+pair (Keras's `implementation=2` form): the same rate on the same inputs,
+shared by the gates.
 Initialization follows Keras in distribution: Dense and Conv kernels
 Glorot-uniform, zero biases; each LSTM gate's input kernel uniform with
 Keras's fused (in, 4 units) Glorot limit, each gate's recurrent kernel
