@@ -4,7 +4,9 @@ r"""TadGAN on NAB, scored as Orion's benchmark, beside Orion's published F1.
       --groups=artificialWithAnomaly,realAWSCloudwatch,realAdExchange,realTraffic,realTweets \
       [--seeds=N] [--epochs=N] [--signals=KEY,...] [--out=runs/nab]
 
-trains one detector per signal and seed with `configs/tadgan.py:nab` (the
+trains one detector per signal and seed of the groups (the 45 signals
+Orion's benchmark runs: NAB's realAdExchange/exchange-4_cpc_results is not
+among them) with `configs/tadgan.py:nab` (the
 group's interval and score combination as Orion's per-dataset files), fit
 and detected on the whole signal as Orion's benchmark runs NAB (no holdout,
 no detrending), and scores the detected intervals against NAB's labelled
@@ -39,6 +41,10 @@ from jaxgan.families.series import evaluation
 from jaxgan.families.series import scoring
 
 GROUPS = tuple(series_data.NAB_INTERVALS)
+# NAB signals of these groups that Orion's benchmark does not run (its
+# datasets list; benchmark/results/0.7.1.csv has no row for them): left
+# out, so the groups' sums compare with Orion's (--signals runs them).
+NOT_IN_ORION = ('realAdExchange/exchange-4_cpc_results.csv',)
 # configs/tadgan.py, found beside the package.
 CONFIG = os.path.join(os.path.dirname(__file__), '..', '..', 'configs',
                       'tadgan.py')
@@ -148,6 +154,8 @@ def main(argv):
       raise app.UsageError(f'--signals: {missing} are not in the groups '
                            f'{_GROUPS.value}')
     signals = [s for s in signals if s in _SIGNALS.value]
+  else:
+    signals = [s for s in signals if s not in NOT_IN_ORION]
   rows = []
   for signal in signals:
     for seed in range(_SEEDS.value):
