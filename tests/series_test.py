@@ -104,6 +104,10 @@ def test_networks_have_orions_shapes_and_parameter_counts():
   assert counts['critic_x'] == (5 * 64 + 64 + 3 * (5 * 64 * 64 + 64) +
                                 84 * 64 + 1)
   assert counts['critic_z'] == 20 * 20 + 20 + 20 * 20 + 20 + 21
+  # count_params() of Orion's Keras models (orion-ml 0.7.1's TadGAN built
+  # for windows of 100 in its venv, 2026-12-06).
+  assert counts == {'encoder': 481620, 'generator': 133787,
+                    'critic_x': 67393, 'critic_z': 861}
 
 
 @pytest.mark.parametrize('critic', ['critic_x', 'critic_z'])
