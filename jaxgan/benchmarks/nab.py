@@ -49,16 +49,21 @@ NOT_IN_ORION = ('realAdExchange/exchange-4_cpc_results.csv',)
 CONFIG = os.path.join(os.path.dirname(__file__), '..', '..', 'configs',
                       'tadgan.py')
 
-_GROUPS = flags.DEFINE_list('groups', list(GROUPS), 'NAB groups to run.')
-_SIGNALS = flags.DEFINE_list(
-    'signals', [], 'Only these signals (keys <group>/<file>.csv).')
-_SEEDS = flags.DEFINE_integer('seeds', 1, 'Seeds per signal (Orion: 1).')
-_EPOCHS = flags.DEFINE_integer('epochs', 0,
-                               'Epochs per signal (0: Orion\'s 35).')
-_NAB = flags.DEFINE_string('nab_dir', '../shared/data/nab',
-                           'NAB\'s folder (data/, labels/).')
-_OUT = flags.DEFINE_string('out', 'runs/nab', 'One folder per signal and '
-                           'seed, and table.json; rerunning resumes.')
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """The command's flags (defined when it runs, not on import: the tests
+  import this module beside others whose flags share these names)."""
+  flags.DEFINE_list('groups', list(GROUPS), 'NAB groups to run.')
+  flags.DEFINE_list('signals', [],
+                    'Only these signals (keys <group>/<file>.csv).')
+  flags.DEFINE_integer('seeds', 1, 'Seeds per signal (Orion: 1).')
+  flags.DEFINE_integer('epochs', 0, 'Epochs per signal (0: Orion\'s 35).')
+  flags.DEFINE_string('nab_dir', '../shared/data/nab',
+                      'NAB\'s folder (data/, labels/).')
+  flags.DEFINE_string('out', 'runs/nab', 'One folder per signal and seed, '
+                      'and table.json; rerunning resumes.')
 
 
 def run_dir(out, signal: str, seed: int) -> pathlib.Path:
@@ -139,27 +144,27 @@ def format_table(t: dict) -> str:
 
 def main(argv):
   del argv
-  unknown = [g for g in _GROUPS.value if g not in GROUPS]
+  unknown = [g for g in FLAGS.groups if g not in GROUPS]
   if unknown:
     raise app.UsageError(f'--groups: {unknown} are not NAB groups of '
                          f'Orion\'s benchmark ({", ".join(GROUPS)})')
-  out = pathlib.Path(_OUT.value)
+  out = pathlib.Path(FLAGS.out)
   out.mkdir(parents=True, exist_ok=True)
   jax.config.update('jax_compilation_cache_dir', str(out / 'jax-cache'))
   jax.config.update('jax_persistent_cache_min_compile_time_secs', 0)
-  signals = series_data.nab_signals(_NAB.value, _GROUPS.value)
-  if _SIGNALS.value:
-    missing = sorted(set(_SIGNALS.value) - set(signals))
+  signals = series_data.nab_signals(FLAGS.nab_dir, FLAGS.groups)
+  if FLAGS.signals:
+    missing = sorted(set(FLAGS.signals) - set(signals))
     if missing:
       raise app.UsageError(f'--signals: {missing} are not in the groups '
-                           f'{_GROUPS.value}')
-    signals = [s for s in signals if s in _SIGNALS.value]
+                           f'{FLAGS.groups}')
+    signals = [s for s in signals if s in FLAGS.signals]
   else:
     signals = [s for s in signals if s not in NOT_IN_ORION]
   rows = []
   for signal in signals:
-    for seed in range(_SEEDS.value):
-      row = run_signal(signal, seed, _EPOCHS.value, _NAB.value,
+    for seed in range(FLAGS.seeds):
+      row = run_signal(signal, seed, FLAGS.epochs, FLAGS.nab_dir,
                        run_dir(out, signal, seed))
       logging.info('%s seed %d: tp %d fp %d fn %d (%.0f s)', signal, seed,
                    row['tp'], row['fp'], row['fn'], row['seconds'])
@@ -171,4 +176,5 @@ def main(argv):
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
