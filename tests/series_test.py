@@ -421,21 +421,19 @@ def tadgan_config():
 
 
 def test_resumes_exactly_and_two_devices_train_as_one(tmp_path):
+  """3 steps, a stop and 3 more on one device equal 6 straight on two."""
   config = _tiny(tmp_path, steps=3)
   train.train_and_evaluate(config, tmp_path / 'stopped', jax.devices()[:1])
   config.train.num_steps = 6
   resumed = train.train_and_evaluate(config, tmp_path / 'stopped',
                                      jax.devices()[:1])
   straight = train.train_and_evaluate(config, tmp_path / 'straight',
-                                      jax.devices()[:1])
-  sharded = train.train_and_evaluate(config, tmp_path / 'two',
-                                     jax.devices()[:2])
-  for other in (resumed, sharded):
-    for x, y in zip(jax.tree.leaves(jax.device_get(other)),
-                    jax.tree.leaves(jax.device_get(straight)), strict=True):
-      np.testing.assert_allclose(np.asarray(x, np.float64),
-                                 np.asarray(y, np.float64), rtol=1e-4,
-                                 atol=1e-5)
+                                      jax.devices()[:2])
+  for x, y in zip(jax.tree.leaves(jax.device_get(resumed)),
+                  jax.tree.leaves(jax.device_get(straight)), strict=True):
+    np.testing.assert_allclose(np.asarray(x, np.float64),
+                               np.asarray(y, np.float64), rtol=1e-4,
+                               atol=1e-5)
   nets_ = json.loads((tmp_path / 'straight' / 'networks.json').read_text())
   assert set(nets_) == {'encoder', 'generator', 'critic_x', 'critic_z'}
   rows = list(csv.DictReader(open(tmp_path / 'straight' / 'anomalies.csv')))
