@@ -487,7 +487,7 @@ _wide_upconv = _phases_with_window_vjp(_upconv_phases, _stride2_windows,
 class UpConv3(nn.Module):
   """3x3 stride-2 transposed convolution, PyTorch's ConvTranspose2d(3, 2,
   padding=1, output_padding=1): (B, H, W, in) -> (B, 2H, 2W, features), the
-  CycleGAN/pix2pix ResNet generator's upsampling.
+  the ResNet generator's upsampling (resnet_generator.py).
 
   Parameters `kernel` (3, 3, in, features), PyTorch's weight (in, out, 3, 3)
   transposed (2, 3, 0, 1) without a flip, and `bias`. Output row 2m sees
@@ -794,7 +794,7 @@ def minibatch_std(x: jax.Array, group_size: int = 4) -> jax.Array:
   """Appends the minibatch standard deviation (Karras et al. 2018, sec. 3).
 
   The batch is split into groups of `group_size` examples (example n is in
-  group n mod (B / group_size), as in the ProGAN code); each group's standard
+  group n mod (B / group_size), as in Karras et al.'s code); each group's standard
   deviation of every feature (biased, + 1e-8 inside the root) is averaged
   over features and positions, and that one number is appended to each of
   its examples as an extra feature (B, F) -> (B, F + 1) or an extra channel

@@ -1,4 +1,4 @@
-"""pix2pix's discriminators (Isola et al. 2017, sec. 3.2.2, Table 2, App.
+"""The patch discriminators of Isola et al. 2017 (sec. 3.2.2, Table 2, App.
 6.1.2): PatchGAN, PixelGAN and the full-image GAN.
 
 `PatchGAN(n_layers=3)` is the authors' `NLayerDiscriminator` (`--netD

@@ -1,5 +1,5 @@
-"""The ResNet generator of CycleGAN and pix2pix (Johnson et al. 2016, as the
-pix2pix/CycleGAN authors' `ResnetGenerator`, `--netG resnet_9blocks`).
+"""The ResNet generator (Johnson et al. 2016, as Isola, Zhu et al.'s
+`ResnetGenerator` in their translation code, `--netG resnet_9blocks`).
 
 c7s1-64 (reflection padding 3, 7x7 convolution, norm, ReLU), d128 and d256
 (3x3 stride-2 convolutions with padding 1, norm, ReLU), `num_blocks`
