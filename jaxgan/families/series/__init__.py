@@ -39,6 +39,7 @@ import numpy as np
 import optax
 
 from jaxgan import errors
+from jaxgan import input_pipeline
 from jaxgan import losses
 from jaxgan.families import base
 from jaxgan.families.series import data as series_data
@@ -262,39 +263,34 @@ class Series(base.Family):
     fakes_z = self.apply('encoder', state.params, flat(xs), k_e).reshape(
         zs.shape)
 
-    def critic_steps(carry, inputs):
-      params, cx_opt, cz_opt = carry
+    def critic_steps(params, opts, inputs):
       x, z, fake_x, fake_z, k = inputs
       k_x, k_zz = jax.random.split(k)
       out = {}
-      for critic, real, fake, opt, kk in (
-          ('critic_x', x, fake_x, cx_opt, k_x),
-          ('critic_z', z, fake_z, cz_opt, k_zz)):
+      for critic, real, fake, kk in (('critic_x', x, fake_x, k_x),
+                                     ('critic_z', z, fake_z, k_zz)):
         (total, (w, gp)), grads = jax.value_and_grad(
             critic_loss, argnums=1, has_aux=True)(
                 critic, params[critic], jax.lax.stop_gradient(real),
                 jax.lax.stop_gradient(fake), kk)
-        updates, opt = self.tx.update(grads, opt, params[critic])
+        updates, opt = self.tx.update(grads, opts[critic], params[critic])
         params = {**params, critic: optax.apply_updates(params[critic],
                                                         updates)}
+        opts = {**opts, critic: opt}
         tag = critic[-1]
         out.update({f'c{tag}_loss': total, f'c{tag}_wasserstein': w,
                     f'c{tag}_gp': gp})
-        if critic == 'critic_x':
-          cx_opt = opt
-        else:
-          cz_opt = opt
-      return (params, cx_opt, cz_opt), out
+      return params, opts, out
 
     # Unrolled: XLA:CPU ran these steps inside a while loop (lax.scan)
     # several times slower.
-    carry, c_metrics = (state.params, state.cx_opt_state,
-                        state.cz_opt_state), []
+    params, c_metrics = state.params, []
+    opts = {'critic_x': state.cx_opt_state, 'critic_z': state.cz_opt_state}
     for j in range(n_critic):
-      carry, out = critic_steps(carry, (xs[j], zs[j], fakes_x[j], fakes_z[j],
-                                        keys[j]))
+      params, opts, out = critic_steps(
+          params, opts, (xs[j], zs[j], fakes_x[j], fakes_z[j], keys[j]))
       c_metrics.append(out)
-    params, cx_opt, cz_opt = carry
+    cx_opt, cz_opt = opts['critic_x'], opts['critic_z']
     c_metrics = jax.tree.map(lambda *v: jnp.stack(v), *c_metrics)
     x, z = xs[-1], zs[-1]
 
@@ -327,10 +323,9 @@ class Series(base.Family):
   # --- What the loop asks for ---------------------------------------------
 
   def batches(self, data, start_step):
-    step = start_step
-    while True:
-      yield data.batch(step, jax.process_index(), jax.process_count())
-      step += 1
+    return input_pipeline.prefetched(
+        lambda step: data.batch(step, jax.process_index(),
+                                jax.process_count()), start_step)
 
   def predict(self, state, inputs, ema=False):
     """{'series': (n, T, 1)} -> {'reconstruction': G(E(x)), 'critic':
