@@ -406,7 +406,7 @@ class JaxganRun:
     trainer = self.trainer
     lead = trainer.family.batch_axis
     return trainer._step.lower(  # pylint: disable=protected-access
-        self.state, trainer._inputs(self.batches[0], lead)).compile()  # pylint: disable=protected-access
+        self.state, trainer._inputs(self.batches[0], lead), None).compile()  # pylint: disable=protected-access
 
   def _memory_mib(self):
     trainer = self.trainer
@@ -418,8 +418,8 @@ class JaxganRun:
       stacked = {k: np.stack([b[k] for b in self.batches])
                  for k in self.batches[0]}
       compiled = trainer._steps.lower(  # pylint: disable=protected-access
-          self.state, trainer._inputs(stacked, trainer.family.batch_axis + 1)  # pylint: disable=protected-access
-      ).compile()
+          self.state, trainer._inputs(stacked, trainer.family.batch_axis + 1),  # pylint: disable=protected-access
+          None).compile()
     self.xla_gflop = one.cost_analysis().get('flops', float('nan')) / 1e9
     m = compiled.memory_analysis()
     total = (m.argument_size_in_bytes + m.output_size_in_bytes -

@@ -77,7 +77,7 @@ def make_meta(step: int, config: ml_collections.ConfigDict, data,
       'step': int(step),
       # Batches are a function of (seed, step): the step is the position.
       'data_position': {'step': int(step),
-                        'examples_seen': int(step) * family.examples_per_step},
+                        'examples_seen': family.examples_seen(int(step))},
       'family': family.name,
       **data.meta(),
       'device_count': jax.device_count(),

@@ -373,14 +373,22 @@ def example_indices(seed: int, step: int, shape: tuple[int, ...],
   """
   size = math.prod(shape)
   positions = step * size + np.arange(size, dtype=np.int64)
+  return stream_indices(seed, positions, num_examples).reshape(shape)
+
+
+def stream_indices(seed: int, positions: np.ndarray,
+                   num_examples: int) -> np.ndarray:
+  """Dataset indices at positions of the run's example stream (see
+  `example_indices`; batches of varying size index it directly)."""
+  positions = np.asarray(positions, np.int64)
   if num_examples >= 2**62:  # Infinite streams index by position directly.
-    return positions.reshape(shape)
+    return positions
   epochs, offsets = np.divmod(positions, num_examples)
-  out = np.empty(size, np.int64)
+  out = np.empty(positions.shape, np.int64)
   for epoch in np.unique(epochs):
     mask = epochs == epoch
     out[mask] = epoch_permutation(seed, int(epoch), num_examples)[offsets[mask]]
-  return out.reshape(shape)
+  return out
 
 
 def local_examples(seed: int, step: int, batch_size: int, num_examples: int,

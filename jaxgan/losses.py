@@ -201,6 +201,12 @@ def gradient_penalty(critic_fn: Callable[[Array], Array], real: Array,
   return jnp.mean(jnp.square(norms - target))
 
 
+def drift_penalty(real_scores: Array) -> Array:
+  """mean_i D(x_i)^2 over real scores: Karras et al. 2018, sec. A.1 (weighted
+  0.001 there), which keeps a WGAN-GP critic's outputs from drifting."""
+  return jnp.mean(jnp.square(_flat(real_scores).astype(jnp.float32)))
+
+
 def r1_penalty(critic_fn: Callable[[Array], Array], real: Array) -> Array:
   """R1: mean_i ||d critic_fn(x)_i / d x_i||^2 at real data.
 

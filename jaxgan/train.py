@@ -3,7 +3,8 @@
 `Trainer` compiles a family's iteration (`Family.update`) for every device of
 every process, jit over a Mesh with axis 'data' (the state replicated, the
 batch sharded) or pmap where the family supports it, one iteration or
-`steps_per_dispatch` of them per call. `train_and_evaluate` drives it:
+`steps_per_dispatch` of them per call, once per phase of a family whose
+iteration changes during the run (`Family.phase`: progressive growing). `train_and_evaluate` drives it:
 progress, logging, samples, evaluation with a best checkpoint, checkpoints
 and exact resume, SIGTERM/SIGINT, the NaN guard and several processes. It
 knows no family by name (`jaxgan.families`, docs/families.md).
@@ -72,14 +73,17 @@ class Trainer:
     predictor = family_cls(config, spec) if pmap else self.family
     self._predict = jax.jit(predictor.predict, static_argnames='ema')
 
-    def counted_iteration(state, batch):
+    # `phase` (static): the family's phase of the step (`Family.phase`);
+    # one compilation per distinct phase, None for the families whose
+    # iterations are all alike.
+    def counted_iteration(state, batch, phase=None):
       self.trace_count += 1
-      return self.family.update(state, batch)
+      return self._update(phase)(state, batch)
 
-    def counted_iterations(state, batches):
+    def counted_iterations(state, batches, phase=None):
       # Several iterations per dispatch: a scan over the steps' batches.
       self.trace_count += 1
-      state, metrics = jax.lax.scan(self.family.update, state, batches)
+      state, metrics = jax.lax.scan(self._update(phase), state, batches)
       last = jax.tree.map(lambda m: m[-1], metrics)
       last['finite'] = jnp.all(metrics['finite'])
       return state, last
@@ -88,13 +92,21 @@ class Trainer:
     self.conv_forms = None
     if pmap:
       self._step, self._steps = (
-          jax.pmap(f, axis_name=AXIS, donate_argnums=(0,), devices=devices)
+          jax.pmap(f, axis_name=AXIS, donate_argnums=(0,), devices=devices,
+                   static_broadcasted_argnums=(2,))
           for f in (counted_iteration, counted_iterations))
     else:
       self._step, self._steps = (
-          jax.jit(f, donate_argnums=(0,),
+          jax.jit(f, donate_argnums=(0,), static_argnums=(2,),
                   out_shardings=(self.replicated, self.replicated))
           for f in (counted_iteration, counted_iterations))
+
+  def _update(self, phase):
+    """The family's iteration (state, batch) -> (state, metrics) of a
+    phase."""
+    if phase is None:
+      return self.family.update
+    return lambda state, batch: self.family.update(state, batch, phase)
 
   def init_state(self):
     key = jax.random.key(self.config.seed + 1)
@@ -168,14 +180,14 @@ class Trainer:
     return {k: self.shard_batch(np.asarray(v), lead)
             for k, v in local_batch.items()}
 
-  def _choose_forms(self, state, batch, several: bool):
+  def _choose_forms(self, state, batch, several: bool, phase=None):
     """Measures (or takes from the cache) the form of every convolution
     of the iteration, before it is first compiled (`conv_forms`)."""
     if self.conv_forms is not None:
       return
-    update = self.family.update
+    update = self._update(phase)
     if several:
-      update = lambda s, b: jax.lax.scan(self.family.update, s, b)  # pylint: disable=unnecessary-lambda-assignment
+      update = lambda s, b: jax.lax.scan(self._update(phase), s, b)  # pylint: disable=unnecessary-lambda-assignment
     if self.parallelism == 'pmap':
       update = jax.pmap(update, axis_name=AXIS, devices=self.devices)
     self.conv_forms = conv_forms.prepare(update, state, batch,
@@ -186,14 +198,16 @@ class Trainer:
       for key, form in sorted(report.forms.items()):
         logging.info('  %s: %s', key, form)
 
-  def step(self, state, local_batch: dict):
-    """One iteration on this process's rows of one batch."""
+  def step(self, state, local_batch: dict, phase=None):
+    """One iteration on this process's rows of one batch; `phase`: the
+    family's phase of the step (`Family.phase`)."""
     batch = self._inputs(local_batch, self.family.batch_axis)
-    self._choose_forms(state, batch, several=False)
-    return self._step(state, batch)
+    self._choose_forms(state, batch, several=False, phase=phase)
+    return self._step(state, batch, phase)
 
-  def steps(self, state, local_batches: list[dict]):
-    """len(local_batches) iterations in one dispatch (`lax.scan`).
+  def steps(self, state, local_batches: list[dict], phase=None):
+    """len(local_batches) iterations of one phase in one dispatch
+    (`lax.scan`).
 
     Same result as calling `step` on each batch in turn; the metrics are the
     last iteration's, and 'finite' covers all of them.
@@ -201,8 +215,8 @@ class Trainer:
     stacked = {k: np.stack([b[k] for b in local_batches])
                for k in local_batches[0]}
     batches = self._inputs(stacked, self.family.batch_axis + 1)
-    self._choose_forms(state, batches, several=True)
-    return self._steps(state, batches)
+    self._choose_forms(state, batches, several=True, phase=phase)
+    return self._steps(state, batches, phase)
 
   def predict(self, state, inputs: dict, ema: bool = False):
     """`Family.predict` on host inputs (inference mode), on the host: an
@@ -286,7 +300,10 @@ def _check_resumable(config, restored: checkpoints.Restored, family):
   for name in family.data_order_keys:
     section, key = name.split('.')
     before = saved.get(section, {}).get(key)
-    if before is not None and before != config[section][key]:
+    now = config[section][key]
+    # Saved as JSON: tuples come back as lists.
+    now = list(now) if isinstance(now, tuple) else now
+    if before is not None and before != now:
       changed.append(f'config.{name} {before} -> {config[section][key]}')
   if changed:
     raise errors.ConfigError(
@@ -428,12 +445,15 @@ def _train(config, workdir, data, trainer, ckpt, state):
   with _StopRequests() as stop:
     try:
       while step < num_steps:
-        n = k if step % k == 0 and step + k <= num_steps else 1
+        # A dispatch never crosses the end of the step's phase.
+        end = min(num_steps, family.phase_end(step) or num_steps)
+        n = k if step % k == 0 and step + k <= end else 1
+        phase = family.phase(step)
         if n == 1:
-          state, metrics = trainer.step(state, next(batches))
+          state, metrics = trainer.step(state, next(batches), phase)
         else:
           state, metrics = trainer.steps(
-              state, [next(batches) for _ in range(n)])
+              state, [next(batches) for _ in range(n)], phase)
         previous, step = step, step + n
         last = step == num_steps
 

@@ -6,6 +6,7 @@
            evaluation live in that package
   unpaired unpaired translation (families/unpaired/): CycleGAN
   series   time-series anomaly detection (families/series/): TadGAN
+  progressive  progressive growing (families/progressive/): ProGAN
 
 docs/families.md describes the interface (`base.Family`) and how the later
 families (super-resolution and inpainting, CycleGAN, TadGAN, progressive
@@ -26,6 +27,7 @@ FAMILIES = {
     'paired': ('jaxgan.families.paired', 'Paired'),
     'unpaired': ('jaxgan.families.unpaired', 'Unpaired'),
     'series': ('jaxgan.families.series', 'Series'),
+    'progressive': ('jaxgan.families.progressive', 'Progressive'),
 }
 
 # `python -m jaxgan.evaluate NAME` -> the module (define_flags(),

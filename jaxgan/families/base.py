@@ -13,7 +13,9 @@ this order:
          axis_name, sharding)
   init(key) -> state            one pytree (a flax.struct dataclass)
   update(state, batch)          one training iteration, pure and compiled
-      -> (state, metrics)       once: metrics is a flat dict of scalars
+      -> (state, metrics)       once (once per `phase`, called with it as
+                                a third argument): metrics is a flat dict
+                                of scalars
   batches(data, start_step)     this process's rows of every batch
   predict(state, inputs, ema)   what the generator makes of inputs (pure)
   sample_inputs(data, num), draw_samples(path, inputs, outputs, data)
@@ -86,6 +88,25 @@ class Family(abc.ABC):
   def examples_per_step(self) -> int:
     """Training examples one iteration reads (the data position's unit)."""
     return self.config.train.batch_size
+
+  def examples_seen(self, step: int) -> int:
+    """Training examples read before `step` (the checkpoint's data
+    position)."""
+    return step * self.examples_per_step
+
+  def phase(self, step: int):
+    """The static part of the iteration at `step`: a hashable value, or None
+    when every iteration is alike. The loop compiles `update` once per
+    distinct phase and calls it as `update(state, batch, phase)`
+    (progressive growing: the resolution and whether it fades in)."""
+    del step
+    return None
+
+  def phase_end(self, step: int) -> int | None:
+    """The first step of the phase after `step`'s (None: no end before the
+    run's): a dispatch of several steps never crosses it."""
+    del step
+    return None
 
   @abc.abstractmethod
   def init(self, key) -> Any:
