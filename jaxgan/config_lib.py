@@ -92,6 +92,10 @@ def add_gan_config(config: ml_collections.ConfigDict):
   # generator's projection, and between the discriminator's last conv and its
   # heads (InfoGAN's MNIST networks, Chen et al. 2016 appendix C.1); 0: none.
   config.model.g_fc_hidden = 0
+  # How the DCGAN generator doubles its maps (layers.UPSAMPLES): 'transposed'
+  # (4x4 stride-2, DCGAN's), 'nearest' or 'bilinear' then a 3x3 convolution
+  # (no checkerboard: Odena et al. 2016).
+  config.model.upsample = 'transposed'
   config.model.d_fc_hidden = 0
   # Class conditioning. The generator gets the one-hot class beside z when
   # `conditioning` is not 'none' or `aux_classifier` is set; `conditioning`

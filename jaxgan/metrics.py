@@ -285,3 +285,219 @@ def best_permutation_accuracy(codes, classes) -> tuple[float, list[int]]:
   rows, cols = optimize.linear_sum_assignment(table, maximize=True)
   mapping = [int(c) for _, c in sorted(zip(rows, cols))]
   return float(table[rows, cols].sum() / len(codes)), mapping
+
+
+def power_spectrum(images) -> np.ndarray:
+  """Mean power spectrum |FFT2|^2 of images (N, H, W[, C]) -> (H, W).
+
+  Each image is averaged over channels and its mean removed; the spectra
+  are averaged over images and returned unshifted (frequency 0 at [0, 0],
+  Nyquist at [H / 2, .] and [., W / 2]). The checkerboard of transposed
+  convolutions (Odena et al. 2016) is a peak at the Nyquist frequencies.
+  """
+  x = np.asarray(images, np.float64)
+  if x.ndim == 4:
+    x = x.mean(axis=-1)
+  x = x - x.mean(axis=(1, 2), keepdims=True)
+  return np.mean(np.abs(np.fft.fft2(x)) ** 2, axis=0)
+
+
+def checkerboard_ratio(spectrum: np.ndarray) -> float:
+  """How much the period-2 frequencies ((H/2, 0), (0, W/2), (H/2, W/2))
+  stand out of their surroundings: each one's power over the mean of its
+  four neighbours, averaged over the three. About 1 where the spectrum is
+  smooth there, large with a checkerboard. H and W even."""
+  h, w = spectrum.shape
+  ratios = []
+  for y, x in ((h // 2, 0), (0, w // 2), (h // 2, w // 2)):
+    around = [spectrum[(y + dy) % h, (x + dx) % w]
+              for dy, dx in ((1, 0), (-1, 0), (0, 1), (0, -1))]
+    ratios.append(spectrum[y, x] / np.mean(around))
+  return float(np.mean(ratios))
+
+
+# --- Sliced Wasserstein distance on Laplacian-pyramid patches --------------
+# Karras et al. 2018, appendix D: 7x7 neighbourhoods of every level of the
+# Laplacian pyramid from the full resolution down to 16x16, 128 per image,
+# each channel normalised over all neighbourhoods of its level, and the
+# sliced Wasserstein distance between the real and generated sets along
+# 4 x 128 random unit directions; reported x 1e3 per level and averaged.
+
+_BINOMIAL = np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256.0
+
+
+def _blur(x: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+  """(N, H, W, C) convolved over H and W with the 5x5 kernel, borders
+  mirrored without repeating the edge (scipy's 'mirror', OpenCV's
+  BORDER_REFLECT_101)."""
+  from scipy import ndimage  # pylint: disable=g-import-not-at-top
+  return ndimage.convolve(x, kernel[None, :, :, None], mode='mirror')
+
+
+def pyramid_down(x: np.ndarray) -> np.ndarray:
+  """Blur, then every second pixel (OpenCV's pyrDown)."""
+  return _blur(x, _BINOMIAL)[:, ::2, ::2]
+
+
+def pyramid_up(x: np.ndarray) -> np.ndarray:
+  """Zeros between the pixels, then blur x 4 (OpenCV's pyrUp)."""
+  n, h, w, c = x.shape
+  up = np.zeros((n, 2 * h, 2 * w, c), x.dtype)
+  up[:, ::2, ::2] = x
+  return _blur(up, 4 * _BINOMIAL)
+
+
+def laplacian_pyramid(images, levels: int) -> list[np.ndarray]:
+  """[full-resolution detail, ..., the coarsest Gaussian level] of
+  (N, H, W, C) images (as float64, in their own units)."""
+  pyramid = [np.asarray(images, np.float64)]
+  for _ in range(1, levels):
+    pyramid.append(pyramid_down(pyramid[-1]))
+    pyramid[-2] = pyramid[-2] - pyramid_up(pyramid[-1])
+  return pyramid
+
+
+def patch_descriptors(level: np.ndarray, rng: np.random.Generator,
+                      size: int = 7, per_image: int = 128) -> np.ndarray:
+  """`per_image` random size x size neighbourhoods of every image of a
+  level (N, H, W, C) -> (N * per_image, C, size, size), fully inside."""
+  n, h, w, _ = level.shape
+  half = size // 2
+  ys = rng.integers(half, h - half, (n, per_image))
+  xs = rng.integers(half, w - half, (n, per_image))
+  offsets = np.arange(-half, half + 1)
+  rows = (ys[..., None] + offsets)[..., :, None]  # (n, p, size, 1)
+  cols = (xs[..., None] + offsets)[..., None, :]  # (n, p, 1, size)
+  patches = level[np.arange(n)[:, None, None, None], rows, cols]
+  return patches.reshape(n * per_image, size, size, -1).transpose(0, 3, 1, 2)
+
+
+def normalize_descriptors(desc: np.ndarray) -> np.ndarray:
+  """Each channel to mean 0 and std 1 over the set; flattened."""
+  desc = desc - desc.mean(axis=(0, 2, 3), keepdims=True)
+  desc = desc / desc.std(axis=(0, 2, 3), keepdims=True)
+  return desc.reshape(len(desc), -1).astype(np.float32)
+
+
+def sliced_wasserstein(a: np.ndarray, b: np.ndarray, rng: np.random.Generator,
+                       repeats: int = 4, directions: int = 128) -> float:
+  """Mean over random unit directions of the 1-D Wasserstein-1 distance
+  between the projections of two equal-sized point sets (N, D)."""
+  if a.shape != b.shape:
+    raise ValueError(f'the sets differ in shape: {a.shape} vs {b.shape}')
+  results = []
+  for _ in range(repeats):
+    dirs = rng.standard_normal((a.shape[1], directions))
+    dirs /= np.sqrt(np.sum(np.square(dirs), axis=0, keepdims=True))
+    pa, pb = np.sort(a @ dirs, axis=0), np.sort(b @ dirs, axis=0)
+    results.append(np.mean(np.abs(pa - pb)))
+  return float(np.mean(results))
+
+
+def swd_resolutions(side: int) -> list[int]:
+  """The pyramid's levels: side, side / 2, ..., down to 16."""
+  out = []
+  while side >= 16:
+    out.append(side)
+    side //= 2
+  return out
+
+
+def sliced_wasserstein_distance(real, fake, seed: int = 0) -> dict:
+  """SWD x 1e3 per pyramid level ('swd_<side>') and their mean ('swd'), of
+  equally many real and generated images (N, S, S, C) in the same units
+  (uint8 as the authors' code, or floats)."""
+  real, fake = np.asarray(real), np.asarray(fake)
+  if real.shape[1:] != fake.shape[1:] or len(real) != len(fake):
+    raise ValueError(f'SWD needs as many real as generated images of one '
+                     f'shape: {real.shape} vs {fake.shape}')
+  sides = swd_resolutions(real.shape[1])
+  if not sides:
+    raise ValueError(f'SWD needs images of at least 16x16, not '
+                     f'{real.shape[1]}x{real.shape[2]}')
+  rng = np.random.default_rng(seed)
+  descriptors = []
+  for images in (real, fake):
+    descriptors.append([normalize_descriptors(patch_descriptors(level, rng))
+                        for level in laplacian_pyramid(images, len(sides))])
+  out = {f'swd_{side}': 1e3 * sliced_wasserstein(r, f, rng)
+         for side, r, f in zip(sides, *descriptors)}
+  out['swd'] = float(np.mean(list(out.values())))
+  return out
+
+
+# --- MS-SSIM between generated images (Odena et al. 2017) -------------------
+
+MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
+
+
+def _gaussian_filter_valid(x: np.ndarray, size: int = 11,
+                           sigma: float = 1.5) -> np.ndarray:
+  """(N, H, W, C) -> 'valid' correlation with a normalised Gaussian."""
+  g = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2) / sigma) ** 2)
+  g /= g.sum()
+  rows = sum(g[i] * x[:, i:x.shape[1] - size + 1 + i] for i in range(size))
+  return sum(g[j] * rows[:, :, j:rows.shape[2] - size + 1 + j]
+             for j in range(size))
+
+
+def ms_ssim_scales(side: int, filter_size: int = 11) -> int:
+  """How many of MS-SSIM's 5 scales images of `side` allow (the coarsest
+  at least the filter's size)."""
+  scales = 1
+  while scales < 5 and side // 2**scales >= filter_size:
+    scales += 1
+  return scales
+
+
+def ms_ssim(a, b, max_val: float = 255.0, scales: int | None = None
+            ) -> np.ndarray:
+  """Multi-scale SSIM (Wang et al. 2003) of image pairs (N, H, W, C), as
+  `tf.image.ssim_multiscale` computes it: an 11x11 Gaussian window (sigma
+  1.5, 'valid'), K1 0.01, K2 0.03, the contrast-structure term at every
+  scale but the last and the full SSIM at the last, each clipped at 0,
+  raised to the scales' weights, 2x2 average pooling between scales; the
+  mean over channels. Images too small for the 5 scales of the paper use
+  the first `scales` (default: as many as fit, `ms_ssim_scales`) with
+  their weights renormalised to sum 1. -> (N,)."""
+  a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+  scales = scales or ms_ssim_scales(min(a.shape[1:3]))
+  weights = np.asarray(MS_SSIM_WEIGHTS[:scales])
+  weights = weights / weights.sum()
+  c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
+  terms = []
+  for scale in range(scales):
+    mu_a, mu_b = _gaussian_filter_valid(a), _gaussian_filter_valid(b)
+    var_a = _gaussian_filter_valid(a * a) - mu_a ** 2
+    var_b = _gaussian_filter_valid(b * b) - mu_b ** 2
+    cov = _gaussian_filter_valid(a * b) - mu_a * mu_b
+    cs = np.mean((2 * cov + c2) / (var_a + var_b + c2), axis=(1, 2))
+    if scale == scales - 1:
+      luminance = (2 * mu_a * mu_b + c1) / (mu_a ** 2 + mu_b ** 2 + c1)
+      cs = np.mean(luminance * (2 * cov + c2) / (var_a + var_b + c2),
+                   axis=(1, 2))
+    terms.append(np.maximum(cs, 0.0))  # (N, C)
+    if scale < scales - 1:
+      a, b = (_avg_pool2(x) for x in (a, b))
+  value = np.prod([t ** w for t, w in zip(terms, weights)], axis=0)
+  return value.mean(axis=-1)
+
+
+def _avg_pool2(x: np.ndarray) -> np.ndarray:
+  """2x2 average pooling, an odd side first padded by its mirror image
+  (TF's symmetric padding)."""
+  n, h, w, c = x.shape
+  x = np.pad(x, ((0, 0), (0, h % 2), (0, w % 2), (0, 0)), mode='symmetric')
+  n, h, w, c = x.shape
+  return x.reshape(n, h // 2, 2, w // 2, 2, c).mean(axis=(2, 4))
+
+
+def ms_ssim_diversity(images, num_pairs: int = 1000, seed: int = 0,
+                      max_val: float = 255.0) -> float:
+  """Mean MS-SSIM over random pairs of distinct images (Odena et al. 2017:
+  lower is more diverse; a collapsed generator approaches 1)."""
+  images = np.asarray(images)
+  rng = np.random.default_rng(seed)
+  i = rng.integers(0, len(images), num_pairs)
+  j = (i + rng.integers(1, len(images), num_pairs)) % len(images)
+  return float(np.mean(ms_ssim(images[i], images[j], max_val)))

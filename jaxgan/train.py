@@ -4,7 +4,7 @@
 every process, jit over a Mesh with axis 'data' (the state replicated, the
 batch sharded) or pmap where the family supports it, one iteration or
 `steps_per_dispatch` of them per call, once per phase of a family whose
-iteration changes during the run (`Family.phase`: progressive growing). `train_and_evaluate` drives it:
+iteration changes during the run (`Family.phase`). `train_and_evaluate` drives it:
 progress, logging, samples, evaluation with a best checkpoint, checkpoints
 and exact resume, SIGTERM/SIGINT, the NaN guard and several processes. It
 knows no family by name (`jaxgan.families`, docs/families.md).

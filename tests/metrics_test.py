@@ -212,3 +212,100 @@ def test_blockwise_distances_give_the_same_results(monkeypatch):
   assert metrics.precision_recall(real, fake) == whole[0]
   assert metrics.density_coverage(real, fake) == whole[1]
   np.testing.assert_array_equal(metrics.knn_radii(real, 3), whole[2])
+
+
+# --- SWD and MS-SSIM (progressive growing's metrics) -------------------------
+
+
+def test_laplacian_pyramid_reconstructs_and_blurs_as_opencv():
+  rng = np.random.default_rng(0)
+  images = rng.uniform(0, 255, (3, 32, 32, 3))
+  pyramid = metrics.laplacian_pyramid(images, 3)
+  assert [p.shape[1] for p in pyramid] == [32, 16, 8]
+  rebuilt = pyramid[-1]
+  for detail in pyramid[-2::-1]:
+    rebuilt = metrics.pyramid_up(rebuilt) + detail
+  np.testing.assert_allclose(rebuilt, images, rtol=1e-12, atol=1e-9)
+  # pyrDown of a constant is the constant (mirrored borders), and of an
+  # impulse at an even position the 5x5 binomial kernel / 256, subsampled.
+  flat = np.full((1, 8, 8, 1), 7.0)
+  np.testing.assert_allclose(metrics.pyramid_down(flat), 7.0)
+  impulse = np.zeros((1, 16, 16, 1))
+  impulse[0, 8, 8, 0] = 256.0
+  down = metrics.pyramid_down(impulse)[0, :, :, 0]
+  np.testing.assert_allclose(down[3:6, 3:6], np.outer([1, 6, 1], [1, 6, 1]),
+                             atol=1e-12)
+  assert np.sum(np.abs(down)) == pytest.approx(64)
+
+
+def test_patch_descriptors_are_the_images_neighbourhoods():
+  rng = np.random.default_rng(0)
+  level = rng.normal(size=(2, 20, 24, 3))
+  desc = metrics.patch_descriptors(level, np.random.default_rng(5), 7, 4)
+  assert desc.shape == (8, 3, 7, 7)
+  replay = np.random.default_rng(5)
+  ys = replay.integers(3, 17, (2, 4))
+  xs = replay.integers(3, 21, (2, 4))
+  for n in range(2):
+    for p in range(4):
+      want = level[n, ys[n, p] - 3:ys[n, p] + 4, xs[n, p] - 3:xs[n, p] + 4]
+      np.testing.assert_array_equal(desc[n * 4 + p], want.transpose(2, 0, 1))
+
+
+def test_sliced_wasserstein_of_a_shift_is_the_mean_projected_shift():
+  rng = np.random.default_rng(0)
+  a = rng.normal(size=(500, 6))
+  shift = np.array([1.0, -2.0, 0.5, 0.0, 3.0, 1.0])
+  assert metrics.sliced_wasserstein(a, a, np.random.default_rng(1)) == 0
+  got = metrics.sliced_wasserstein(a, a + shift, np.random.default_rng(1),
+                                   repeats=2, directions=16)
+  replay = np.random.default_rng(1)
+  want = []
+  for _ in range(2):
+    dirs = replay.standard_normal((6, 16))
+    dirs /= np.linalg.norm(dirs, axis=0)
+    want.append(np.mean(np.abs(shift @ dirs)))
+  np.testing.assert_allclose(got, np.mean(want), rtol=1e-9)
+
+
+def test_swd_grows_with_the_difference():
+  rng = np.random.default_rng(0)
+  # Smooth images (random walks); the descriptors are normalised per set,
+  # so only the structure of the patches counts, not the scale.
+  real = rng.normal(size=(64, 32, 32, 3)).cumsum(1).cumsum(2)
+  same = metrics.sliced_wasserstein_distance(
+      real, rng.permutation(real), seed=1)
+  close = metrics.sliced_wasserstein_distance(
+      real, real + rng.normal(0, 0.5, real.shape), seed=1)
+  far = metrics.sliced_wasserstein_distance(
+      real, rng.normal(size=real.shape), seed=1)
+  assert set(close) == {'swd_32', 'swd_16', 'swd'}
+  assert far['swd'] > 2 * close['swd'] > 2 * same['swd'] > 0
+  with pytest.raises(ValueError, match='16x16'):
+    metrics.sliced_wasserstein_distance(real[:, :8, :8], real[:, :8, :8])
+
+
+@pytest.mark.parametrize('side,scales', [(176, 5), (64, 3)])
+def test_ms_ssim_equals_tensorflows(side, scales):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  a = rng.uniform(0, 255, (3, side, side, 3))
+  b = np.clip(a + rng.normal(0, 40, a.shape), 0, 255)
+  ours = metrics.ms_ssim(a, b)
+  assert metrics.ms_ssim_scales(side) == scales
+  weights = np.asarray(metrics.MS_SSIM_WEIGHTS[:scales])
+  want = tf.image.ssim_multiscale(
+      tf.constant(a, tf.float64), tf.constant(b, tf.float64), 255.0,
+      power_factors=tuple(weights / weights.sum())).numpy()
+  # TensorFlow computes in float32 whatever the input's type.
+  np.testing.assert_allclose(ours, want, rtol=5e-5)
+  np.testing.assert_allclose(metrics.ms_ssim(a, a), 1.0, rtol=1e-12)
+
+
+def test_ms_ssim_diversity_of_copies_is_one():
+  rng = np.random.default_rng(0)
+  one = rng.uniform(0, 255, (1, 32, 32, 3))
+  assert metrics.ms_ssim_diversity(np.repeat(one, 10, 0), 50) == (
+      pytest.approx(1.0))
+  varied = rng.uniform(0, 255, (10, 32, 32, 3))
+  assert metrics.ms_ssim_diversity(varied, 50) < 0.2

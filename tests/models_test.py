@@ -238,3 +238,49 @@ def test_conv_impl_auto_and_unknown():
       'tuned' if jax.default_backend() == 'cpu' else 'conv')
   with pytest.raises(ValueError, match='conv_impl'):
     layers.resolve_conv_impl('winograd')
+
+
+@pytest.mark.parametrize('upsample', layers.UPSAMPLES)
+def test_dcgan_generator_upsampling_choices(upsample):
+  config = dcgan.get_config()
+  config.model.g_features = 4
+  config.model.upsample = upsample
+  g, _ = gan_family.create_models(config, (28, 28, 1))
+  z = jax.random.normal(jax.random.key(0), (2, config.model.latent_dim))
+  g_vars = jax.jit(functools.partial(g.init, train=False))(
+      jax.random.key(1), z)
+  images = jax.jit(functools.partial(g.apply, train=False))(g_vars, z)
+  assert images.shape == (2, 28, 28, 1)
+  kernels = [v.shape for v in jax.tree.leaves(g_vars['params']) if v.ndim == 4]
+  # Two doublings (7 -> 14 -> 28): 4x4 transposed kernels, or 3x3 after a
+  # resize.
+  size = 4 if upsample == 'transposed' else 3
+  assert [k[:2] for k in kernels] == [(size, size)] * 2
+
+
+def test_upsample_option_is_checked():
+  config = dcgan.get_config()
+  config.model.upsample = 'pixel_shuffle'
+  with pytest.raises(Exception, match='upsample'):
+    gan_family.validate_config(config)
+  config = gan_mlp.get_config()
+  config.model.upsample = 'nearest'
+  with pytest.raises(Exception, match='no upsampling'):
+    gan_family.validate_config(config)
+
+
+def test_power_spectrum_sees_a_checkerboard():
+  from jaxgan import metrics  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  smooth = rng.normal(size=(64, 16, 16)).cumsum(1).cumsum(2)
+  checker = np.indices((16, 16)).sum(0) % 2 * 2.0 - 1
+  spectrum = metrics.power_spectrum(smooth)
+  assert spectrum.shape == (16, 16)
+  np.testing.assert_allclose(spectrum[0, 0], 0, atol=1e-9)  # Mean removed.
+  # Parseval: the mean power equals H * W times the pixels' variance.
+  x = smooth - smooth.mean(axis=(1, 2), keepdims=True)
+  np.testing.assert_allclose(spectrum.sum(), 256 * np.sum(x**2) / 64,
+                             rtol=1e-9)
+  assert metrics.checkerboard_ratio(spectrum) < 3
+  with_checker = metrics.power_spectrum(smooth + 3 * checker)
+  assert metrics.checkerboard_ratio(with_checker) > 100

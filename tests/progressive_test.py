@@ -7,6 +7,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import types
 
 import jax
 import jax.numpy as jnp
@@ -90,7 +91,12 @@ def test_resampling():
                                 [[2.5, 4.5], [10.5, 12.5]])
   np.testing.assert_array_equal(progan.upscale2d(x)[0, :2, :2, 0],
                                 [[0, 0], [0, 0]])
-  assert progan.bilinear_upscale2d(x).shape == (1, 8, 8, 1)
+  from jaxgan.networks import layers  # pylint: disable=g-import-not-at-top
+  np.testing.assert_array_equal(layers.resize2x(x, 'nearest'),
+                                progan.upscale2d(x))
+  bilinear = layers.resize2x(x, 'bilinear')[0, :, :, 0]
+  # Half-pixel centres: output 1 lies 1/4 of the way from input 0 to 1.
+  np.testing.assert_allclose(bilinear[0, :3], [0, 0.25, 0.75])
 
 
 def test_parameter_counts_of_the_paper_networks():
@@ -379,3 +385,28 @@ def test_two_phases_through_main(image_folder, tmp_path):
   assert sample.shape[0] >= 16  # Samples at the data's 16x16.
   networks_json = json.loads((tmp_path / 'networks.json').read_text())
   assert set(networks_json) == {'generator', 'discriminator'}
+  # The evaluation command on the run (no --ref: SWD and MS-SSIM only).
+  from jaxgan.families.progressive import evaluation  # pylint: disable=g-import-not-at-top
+  flags = types.SimpleNamespace(workdir=str(tmp_path), step=None, best=False,
+                                ema=True, num=32, ref=None, seed=0, out=None)
+  result = evaluation.command(flags)
+  # Step 4 ends the fade-in: the next phase's generator (alpha 1).
+  assert result['step'] == 4 and result['phase'] == '8x8 stable'
+  assert result['swd'] > 0 and 0 < result['ms_ssim'] <= 1
+  assert (tmp_path / 'eval' / 'progressive_step4_ema_n32' /
+          'result.json').exists()
+
+
+def test_paper_metrics_of_samples():
+  from jaxgan.families.progressive import evaluation  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  reals = rng.integers(0, 256, (64, 16, 16, 3), np.uint8)
+  varied = rng.uniform(-1, 1, (64, 16, 16, 3))
+  collapsed = np.repeat(varied[:1], 64, 0)
+  good = evaluation.paper_metrics(varied, reals, 100)
+  bad = evaluation.paper_metrics(collapsed, reals, 100)
+  assert set(good) == {'eval/swd_16', 'eval/swd', 'eval/ms_ssim'}
+  assert bad['eval/ms_ssim'] == pytest.approx(1.0)
+  assert good['eval/ms_ssim'] < 0.5
+  assert bad['eval/swd'] > good['eval/swd']
+  assert set(evaluation.paper_metrics(varied, None, 0)) == set()

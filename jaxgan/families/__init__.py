@@ -39,6 +39,8 @@ COMMANDS = {
     'unpaired': 'jaxgan.families.unpaired.evaluation',
     # The classifier of an unpaired dataset's two domains (success rates).
     'domain-classifier': 'jaxgan.families.unpaired.domain_classifier',
+    # FID (with --ref), SWD per level and MS-SSIM of a progressive run.
+    'progressive': 'jaxgan.families.progressive.evaluation',
 }
 
 

@@ -72,6 +72,16 @@ def validate_config(config: ml_collections.ConfigDict):
                      f'{config.parallelism!r}')
   if config.train.n_critic < 1:
     raise errors.ConfigError('config.train.n_critic must be at least 1')
+  if config.model.upsample not in layers.UPSAMPLES:
+    raise errors.ConfigError(
+        f'unknown config.model.upsample {config.model.upsample!r}: use one '
+        f'of {layers.UPSAMPLES}')
+  if (config.model.upsample != 'transposed' and
+      config.model.generator != 'dcgan'):
+    raise errors.ConfigError(
+        f'config.model.upsample={config.model.upsample!r} chooses how the '
+        f'DCGAN generator upsamples; the {config.model.generator!r} '
+        'generator has no upsampling: leave it \'transposed\'')
   if config.train.steps_per_dispatch < 1:
     raise errors.ConfigError('config.train.steps_per_dispatch must be at least 1 '
                      '(1: one iteration per compiled call)')

@@ -4,7 +4,8 @@
 are at most 7, so 28 -> 14 -> 7, 32 -> 16 -> 8 -> 4, 64 -> ... -> 4 (the
 pytorch/examples layout), and 100 -> 50 -> 25 -> 13 -> 7. The generator
 projects z to the smallest size and doubles with 4x4 stride-2 transposed
-convolutions, cropping one row/column where the target is odd; the
+convolutions (or, with `upsample`, a resize and a 3x3 convolution),
+cropping one row/column where the target is odd; the
 discriminator mirrors it with 4x4 stride-2 convolutions and ends in a dense
 layer over the last feature map (the same linear map as pytorch/examples'
 final 4x4 'valid' convolution).
@@ -28,6 +29,9 @@ class DCGANGenerator(nn.Module):
   conv_impl: str = 'conv'
   num_classes: int = 0
   fc_hidden: int = 0
+  # layers.UPSAMPLES: 'transposed' (DCGAN's), or 'nearest' / 'bilinear'
+  # resizing followed by a 3x3 convolution.
+  upsample: str = 'transposed'
   dtype: Any = jnp.float32
 
   @nn.compact
@@ -51,8 +55,13 @@ class DCGANGenerator(nn.Module):
     for i, (h, w) in enumerate(sizes[1:]):
       last = i == num_up - 1
       features = channels if last else features // 2
-      # Padding 2 on the dilated input = PyTorch's ConvTranspose2d(4, 2, 1).
-      x = layers.UpConv(features, impl=self.conv_impl, dtype=self.dtype)(x)
+      if self.upsample == 'transposed':
+        # Padding 2 on the dilated input = PyTorch's ConvTranspose2d(4, 2, 1).
+        x = layers.UpConv(features, impl=self.conv_impl, dtype=self.dtype)(x)
+      else:
+        x = layers.PatchConv(features, 3, padding=1, use_bias=False,
+                             impl=self.conv_impl, dtype=self.dtype)(
+                                 layers.resize2x(x, self.upsample))
       x = x[:, :h, :w]
       if not last:
         x = nn.relu(layers.batch_norm(train, self.axis_name, self.dtype)(x))
@@ -131,7 +140,7 @@ def build_generator(config, sample_shape, axis_name=None, num_classes=0):
   return DCGANGenerator(sample_shape, m.g_features, axis_name=axis_name,
                         conv_impl=layers.resolve_conv_impl(m.conv_impl),
                         num_classes=num_classes, fc_hidden=m.g_fc_hidden,
-                        dtype=jnp.dtype(config.dtype))
+                        upsample=m.upsample, dtype=jnp.dtype(config.dtype))
 
 
 @registry.register('discriminator', 'dcgan')

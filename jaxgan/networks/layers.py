@@ -790,6 +790,28 @@ conv_forms.register('patch', 'winograd', _patch_winograd,
 conv_forms.register_rule('patch', _patch_rule)
 
 
+# How a generator doubles its feature maps (`config.model.upsample`): a 4x4
+# stride-2 transposed convolution, or a resize followed by a 3x3
+# convolution (Odena et al. 2016, "Deconvolution and checkerboard
+# artifacts": the transposed convolution's uneven overlap leaves a
+# checkerboard of period 2 that a resize does not).
+UPSAMPLES = ('transposed', 'nearest', 'bilinear')
+
+
+def resize2x(x: jax.Array, method: str) -> jax.Array:
+  """(B, H, W, C) -> (B, 2H, 2W, C): 'nearest' repeats every pixel;
+  'bilinear' interpolates with half-pixel centres and clamped edges (no
+  antialiasing: it upsamples)."""
+  if method == 'nearest':
+    return jnp.repeat(jnp.repeat(x, 2, axis=1), 2, axis=2)
+  if method == 'bilinear':
+    b, h, w, c = x.shape
+    return jax.image.resize(x, (b, 2 * h, 2 * w, c), 'bilinear',
+                            antialias=False)
+  raise errors.ConfigError(f'config.model.upsample={method!r}: one of '
+                           f'{UPSAMPLES}')
+
+
 def minibatch_std(x: jax.Array, group_size: int = 4) -> jax.Array:
   """Appends the minibatch standard deviation (Karras et al. 2018, sec. 3).
 

@@ -37,7 +37,7 @@ from jaxgan import errors
 from jaxgan.networks import layers
 from jaxgan.networks import registry
 
-UPSAMPLES = ('nearest', 'bilinear', 'transposed')
+UPSAMPLES = layers.UPSAMPLES
 SQRT2 = math.sqrt(2.0)
 
 
@@ -54,7 +54,8 @@ def pixel_norm(x: jax.Array, epsilon: float = 1e-8) -> jax.Array:
 
 
 def upscale2d(x: jax.Array, factor: int = 2) -> jax.Array:
-  """Nearest-neighbour upsampling of (B, H, W, C)."""
+  """Nearest-neighbour upsampling of (B, H, W, C) by any factor (toRGB
+  outputs to the data's side)."""
   return jnp.repeat(jnp.repeat(x, factor, axis=1), factor, axis=2)
 
 
@@ -63,14 +64,6 @@ def downscale2d(x: jax.Array, factor: int = 2) -> jax.Array:
   b, h, w, c = x.shape
   return jnp.mean(x.reshape(b, h // factor, factor, w // factor, factor, c),
                   axis=(2, 4))
-
-
-def bilinear_upscale2d(x: jax.Array) -> jax.Array:
-  """Bilinear upsampling by 2 with half-pixel centres (edge clamped), as
-  `jax.image.resize(..., 'bilinear')` without antialiasing."""
-  b, h, w, c = x.shape
-  return jax.image.resize(x, (b, 2 * h, 2 * w, c), 'bilinear',
-                          antialias=False)
 
 
 def lerp(old: jax.Array, new: jax.Array, alpha) -> jax.Array:
@@ -152,9 +145,7 @@ class _GBlock(nn.Module):
     if self.upsample == 'transposed':
       x = EqualizedConv(f, 4, transposed=True, name='conv0_up')(x)
     else:
-      x = (upscale2d(x) if self.upsample == 'nearest'
-           else bilinear_upscale2d(x))
-      x = EqualizedConv(f, 3, name='conv0')(x)
+      x = EqualizedConv(f, 3, name='conv0')(layers.resize2x(x, self.upsample))
     x = pixel_norm(_act(x))
     return pixel_norm(_act(EqualizedConv(f, 3, name='conv1')(x)))
 

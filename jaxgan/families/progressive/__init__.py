@@ -43,6 +43,7 @@ from jaxgan import losses
 from jaxgan import networks
 from jaxgan import writers
 from jaxgan.families import base
+from jaxgan.families import gan
 from jaxgan.families.progressive import schedule as schedules
 from jaxgan.networks import progan
 
@@ -103,6 +104,12 @@ def add_config(config: ml_collections.ConfigDict):
   e.split = 'train'
   e.num_real = 0
   e.use_ema = True
+  # Beside FID: SWD on Laplacian-pyramid patches (Karras et al. 2018,
+  # appendix D) between this many samples and training images (0: off),
+  # and the mean MS-SSIM of this many random pairs of samples (Odena et al.
+  # 2017; 0: off).
+  e.swd_images = 2048
+  e.ms_ssim_pairs = 1000
 
 
 class Progressive(base.Family):
@@ -321,7 +328,7 @@ class Progressive(base.Family):
 
   def sample_inputs(self, data, num):
     del data
-    return {'z': fixed_noise(self.config, num)}
+    return {'z': gan.fixed_noise(self.config, num)}
 
   def draw_samples(self, path, inputs, outputs, data):
     writers.draw_samples(path, outputs, data.name)
@@ -349,9 +356,3 @@ def pooled(images: np.ndarray, factor: int) -> np.ndarray:
   b, h, w, c = x.shape
   return x.reshape(b, h // factor, factor, w // factor, factor, c).mean(
       axis=(2, 4))
-
-
-def fixed_noise(config, num, stream: int = 2**31 - 1) -> np.ndarray:
-  """The latents of every sample grid of a run (a function of the seed)."""
-  key = jax.random.fold_in(jax.random.key(config.seed), stream)
-  return np.asarray(jax.random.normal(key, (num, config.model.latent_dim)))

@@ -1,23 +1,122 @@
-"""The progressive family's evaluation during training (`eval_every`)."""
+"""The progressive family's evaluation during training (`eval_every`):
+FID (and the reference's other metrics), SWD per pyramid level and the
+MS-SSIM diversity of the samples."""
+
+import os
 
 import numpy as np
 
 from jaxgan import evaluate
-from jaxgan.families import progressive
+from jaxgan import inception
+from jaxgan import input_pipeline
+from jaxgan import metrics
+from jaxgan.families import gan
 
 
 class ProgressiveEvaluator(evaluate.TrainingEvaluator):
-  """FID (and the reference's other metrics) of `config.eval.num_samples`
-  samples of the state's generator (its phase and alpha; the EMA's with
-  `config.eval.use_ema`) at the data's resolution; lower is better."""
+  """Metrics of `config.eval.num_samples` samples of the state's generator
+  (its phase and alpha; the EMA's with `config.eval.use_ema`) at the data's
+  resolution: the reference's (FID first, lower is better), then
+  `eval/swd_<side>` and `eval/swd` (x 1e3, against `eval.swd_images`
+  training images drawn once) and `eval/ms_ssim` (lower is more
+  diverse)."""
   higher_is_better = False
 
   def __init__(self, config, dataset, workdir: str, write: bool = True):
     super().__init__(config, dataset, workdir, write)
-    self.z = progressive.fixed_noise(config, config.eval.num_samples,
-                                     stream=2**31 - 2)
+    self.z = gan.fixed_noise(config, config.eval.num_samples,
+                             stream=2**31 - 2)
+    count = min(config.eval.swd_images, len(self.z), dataset.num_examples)
+    self.swd_reals = None
+    if count and min(dataset.sample_shape[:2]) >= 16:
+      indices = input_pipeline.stream_indices(
+          config.seed + 1, np.arange(count), dataset.num_examples)
+      self.swd_reals, _ = dataset.fetch(indices)
 
   def evaluate(self, step: int, predict, chunk: int = 500) -> dict:
-    samples = [predict({'z': self.z[i:i + chunk]}, self.config.eval.use_ema)
-               for i in range(0, len(self.z), chunk)]
-    return self(step, np.concatenate(samples))
+    samples = np.concatenate([
+        predict({'z': self.z[i:i + chunk]}, self.config.eval.use_ema)
+        for i in range(0, len(self.z), chunk)])
+    scalars = self(step, samples)
+    scalars.update(paper_metrics(samples, self.swd_reals,
+                                 self.config.eval.ms_ssim_pairs,
+                                 self.config.seed))
+    self.history.record(step, scalars)
+    return scalars
+
+
+def paper_metrics(samples, reals=None, ms_ssim_pairs: int = 1000,
+                  seed: int = 0) -> dict[str, float]:
+  """{'eval/swd_<side>', 'eval/swd'} of samples (in [-1, 1] or uint8)
+  against as many uint8 `reals` (None: no SWD), and 'eval/ms_ssim', the
+  mean MS-SSIM of `ms_ssim_pairs` random pairs of samples (0: none)."""
+  images = inception.to_uint8(samples)
+  out = {}
+  if reals is not None:
+    swd = metrics.sliced_wasserstein_distance(reals, images[:len(reals)],
+                                              seed)
+    out.update({f'eval/{k}': v for k, v in swd.items()})
+  if ms_ssim_pairs and len(images) > 1:
+    out['eval/ms_ssim'] = metrics.ms_ssim_diversity(images, ms_ssim_pairs,
+                                                    seed)
+  return out
+
+
+def define_flags():
+  pass  # --workdir, --step, --best, --ema, --num, --ref, --seed, --out.
+
+
+def command(FLAGS):  # pylint: disable=invalid-name
+  """progressive: --num samples of the run's generator at its checkpoint's
+  phase (--ema: the EMA's); the metrics of --ref (a stats file: FID, KID,
+  ...), SWD per level against `eval.swd_images` training images, and the
+  MS-SSIM of `eval.ms_ssim_pairs` pairs; OUT/result.json and a grid."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from absl import app  # pylint: disable=g-import-not-at-top
+  from jaxgan import checkpoints  # pylint: disable=g-import-not-at-top
+  from jaxgan import writers  # pylint: disable=g-import-not-at-top
+  from jaxgan.families import progressive  # pylint: disable=g-import-not-at-top
+  if not FLAGS.workdir:
+    raise app.UsageError('progressive needs --workdir: the run')
+  run = checkpoints.read_run(
+      FLAGS.workdir, FLAGS.step, FLAGS.best, 'progressive',
+      'python -m jaxgan.evaluate run scores noise GANs')
+  config, raw = run.config, run.raw
+  data = input_pipeline.create_dataset(config)
+  family = progressive.Progressive(config, tuple(run.meta['sample_shape']))
+  state = progressive.ProgressiveState(
+      step=np.int32(run.step), g_params=raw['g_params'], d_params=None,
+      g_opt_state=None, d_opt_state=None, ema_params=raw['ema_params'])
+  predict = jax.jit(family.predict, static_argnames='ema')
+  num = FLAGS.num or 10000
+  z = np.asarray(jax.random.normal(jax.random.key(FLAGS.seed),
+                                   (num, config.model.latent_dim)))
+  samples = np.concatenate([np.asarray(predict(state, {'z': z[i:i + 500]},
+                                               ema=FLAGS.ema))
+                            for i in range(0, num, 500)])
+  images = inception.to_uint8(samples)
+  result = {'workdir': FLAGS.workdir, 'step': run.step,
+            'phase': family.phase(run.step).name(), 'ema': FLAGS.ema,
+            'samples': num}
+  if FLAGS.ref:
+    ref, protocol = evaluate.load_stats(FLAGS.ref)
+    for net, network in evaluate.reference_networks(protocol,
+                                                    FLAGS.ref).items():
+      scores = evaluate.network_metrics(net, network, ref[net], images,
+                                        FLAGS.seed)
+      result.update({f'{net}_{k}': float(v) for k, v in scores.items()
+                     if isinstance(v, (int, float))})
+  reals = None
+  count = min(config.eval.swd_images, num, data.num_examples)
+  if count and min(data.sample_shape[:2]) >= 16:
+    reals, _ = data.fetch(input_pipeline.stream_indices(
+        FLAGS.seed + 1, np.arange(count), data.num_examples))
+  result.update({k.removeprefix('eval/'): v for k, v in paper_metrics(
+      images, reals, config.eval.ms_ssim_pairs, FLAGS.seed).items()})
+  out = FLAGS.out or os.path.join(
+      FLAGS.workdir, 'eval', f'progressive_step{run.step}'
+      f'{"_best" if FLAGS.best else ""}{"_ema" if FLAGS.ema else ""}_n{num}')
+  writers.save_image(os.path.join(out, 'samples.png'),
+                     writers.image_grid(samples[:64]))
+  writers.write_result(out, result, ' and samples.png')
+  return result
