@@ -428,11 +428,13 @@ class TrainingEvaluator:
     self.primary = f'eval/{next(iter(self.networks))}_fid'
 
   def __call__(self, step: int, samples: np.ndarray,
-               conditions: dict | None = None) -> dict[str, float]:
+               conditions: dict | None = None,
+               extra: dict | None = None) -> dict[str, float]:
     """Scalar metrics of generated samples, named eval/NETWORK_METRIC.
 
     `conditions`: the requested classes ('labels') or InfoGAN codes
-    ('categorical') of the samples; see `control_metrics`.
+    ('categorical') of the samples; see `control_metrics`. `extra`: a
+    family's own scalars of the same samples, recorded with these.
     """
     if self.mixture:
       result = metrics.mixture_modes(samples, self.modes, self.std)
@@ -447,6 +449,7 @@ class TrainingEvaluator:
         scalars.update({f'eval/{net}_{k}': float(v) for k, v in result.items()
                         if isinstance(v, (int, float))
                         and k not in PROTOCOL_CONSTANTS})
+    scalars.update(extra or {})
     self.history.record(step, scalars)
     return scalars
 

@@ -433,12 +433,27 @@ MS_SSIM_WEIGHTS = (0.0448, 0.2856, 0.3001, 0.2363, 0.1333)
 
 def _gaussian_filter_valid(x: np.ndarray, size: int = 11,
                            sigma: float = 1.5) -> np.ndarray:
-  """(N, H, W, C) -> 'valid' correlation with a normalised Gaussian."""
+  """(N, H, W, C) -> 'valid' correlation over H and W with a normalised
+  size x size Gaussian (separable)."""
   g = np.exp(-0.5 * ((np.arange(size) - (size - 1) / 2) / sigma) ** 2)
   g /= g.sum()
   rows = sum(g[i] * x[:, i:x.shape[1] - size + 1 + i] for i in range(size))
   return sum(g[j] * rows[:, :, j:rows.shape[2] - size + 1 + j]
              for j in range(size))
+
+
+def ssim_maps(a: np.ndarray, b: np.ndarray, max_val: float = 255.0):
+  """SSIM's luminance and contrast-structure maps of image pairs (N, H, W,
+  C) (Wang et al. 2004, their ssim_index.m: an 11x11 Gaussian window of
+  sigma 1.5, 'valid', K1 0.01, K2 0.03); SSIM is the mean of their
+  product."""
+  c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
+  mu_a, mu_b = _gaussian_filter_valid(a), _gaussian_filter_valid(b)
+  var_a = _gaussian_filter_valid(a * a) - mu_a ** 2
+  var_b = _gaussian_filter_valid(b * b) - mu_b ** 2
+  cov = _gaussian_filter_valid(a * b) - mu_a * mu_b
+  luminance = (2 * mu_a * mu_b + c1) / (mu_a ** 2 + mu_b ** 2 + c1)
+  return luminance, (2 * cov + c2) / (var_a + var_b + c2)
 
 
 def ms_ssim_scales(side: int, filter_size: int = 11) -> int:
@@ -464,19 +479,12 @@ def ms_ssim(a, b, max_val: float = 255.0, scales: int | None = None
   scales = scales or ms_ssim_scales(min(a.shape[1:3]))
   weights = np.asarray(MS_SSIM_WEIGHTS[:scales])
   weights = weights / weights.sum()
-  c1, c2 = (0.01 * max_val) ** 2, (0.03 * max_val) ** 2
   terms = []
   for scale in range(scales):
-    mu_a, mu_b = _gaussian_filter_valid(a), _gaussian_filter_valid(b)
-    var_a = _gaussian_filter_valid(a * a) - mu_a ** 2
-    var_b = _gaussian_filter_valid(b * b) - mu_b ** 2
-    cov = _gaussian_filter_valid(a * b) - mu_a * mu_b
-    cs = np.mean((2 * cov + c2) / (var_a + var_b + c2), axis=(1, 2))
+    luminance, cs = ssim_maps(a, b, max_val)
     if scale == scales - 1:
-      luminance = (2 * mu_a * mu_b + c1) / (mu_a ** 2 + mu_b ** 2 + c1)
-      cs = np.mean(luminance * (2 * cov + c2) / (var_a + var_b + c2),
-                   axis=(1, 2))
-    terms.append(np.maximum(cs, 0.0))  # (N, C)
+      cs = luminance * cs
+    terms.append(np.maximum(np.mean(cs, axis=(1, 2)), 0.0))  # (N, C)
     if scale < scales - 1:
       a, b = (_avg_pool2(x) for x in (a, b))
   value = np.prod([t ** w for t, w in zip(terms, weights)], axis=0)

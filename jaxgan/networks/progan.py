@@ -1,5 +1,5 @@
-"""Progressive growing of GANs (Karras et al. 2018): G and D as the
-authors' `networks.py` (`G_paper`, `D_paper`, the 'linear' structure).
+"""ProGAN's generator and discriminator (Karras et al., ICLR 2018), as
+the authors' `networks.py` (`G_paper`, `D_paper`, the 'linear' structure).
 
 Every resolution's blocks exist from the start (`init` builds them all), so
 the parameters never change shape; a call names the level it runs at
@@ -277,18 +277,15 @@ def levels_of(spec) -> int:
   levels = int(math.log2(max(h, 4) // 4))
   if h != w or h != 4 * 2**levels:
     raise errors.ConfigError(
-        f'progressive growing works on square images of side 4 x 2^k (4, 8, '
+        f'ProGAN\'s networks take square images of side 4 x 2^k (4, 8, '
         f'..., 1024); the data is {h}x{w}: resize it with '
         '--config.data.image_size=(S, S)')
   return levels
 
 
 def _check(config, spec):
+  del config  # Its options are checked with the rest of the config.
   levels_of(spec)
-  if config.model.upsample not in UPSAMPLES:
-    raise errors.ConfigError(
-        f'config.model.upsample={config.model.upsample!r}: one of '
-        f'{UPSAMPLES}')
 
 
 @registry.register('generator', 'progan', check=_check)

@@ -33,6 +33,7 @@ from jaxgan import errors
 from jaxgan import imresize
 from jaxgan import inception
 from jaxgan import input_pipeline
+from jaxgan import metrics
 from jaxgan import writers
 
 # The SelfExSR release of the benchmark sets (../shared/data/sr-benchmarks,
@@ -61,33 +62,14 @@ def psnr(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
   return float(10 * np.log10(peak ** 2 / max(mse, 1e-10)))
 
 
-def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
-  x = np.arange(size) - (size - 1) / 2
-  g = np.exp(-x ** 2 / (2 * sigma ** 2))
-  return g / g.sum()
-
-
-def _filter_valid(image: np.ndarray, g: np.ndarray) -> np.ndarray:
-  """2-D 'valid' correlation with the separable window outer(g, g)."""
-  n = len(g)
-  rows = sum(g[i] * image[i:image.shape[0] - n + 1 + i] for i in range(n))
-  return sum(g[j] * rows[:, j:rows.shape[1] - n + 1 + j] for j in range(n))
-
-
 def ssim(a: np.ndarray, b: np.ndarray, peak: float = 255.0) -> float:
   """Wang et al. 2004's SSIM of two grey images (their ssim_index.m)."""
-  a, b = a.astype(np.float64), b.astype(np.float64)
   if min(a.shape) < 11:
     raise ValueError(f'SSIM needs images of at least 11x11, not {a.shape}')
-  g = _gaussian_window()
-  c1, c2 = (0.01 * peak) ** 2, (0.03 * peak) ** 2
-  mu_a, mu_b = _filter_valid(a, g), _filter_valid(b, g)
-  var_a = _filter_valid(a * a, g) - mu_a ** 2
-  var_b = _filter_valid(b * b, g) - mu_b ** 2
-  cov = _filter_valid(a * b, g) - mu_a * mu_b
-  ssim_map = ((2 * mu_a * mu_b + c1) * (2 * cov + c2) /
-              ((mu_a ** 2 + mu_b ** 2 + c1) * (var_a + var_b + c2)))
-  return float(np.mean(ssim_map))
+  luminance, cs = metrics.ssim_maps(
+      a.astype(np.float64)[None, ..., None],
+      b.astype(np.float64)[None, ..., None], peak)
+  return float(np.mean(luminance * cs))
 
 
 def score(output: np.ndarray, hr: np.ndarray, scale: int) -> dict:

@@ -187,10 +187,6 @@ class Progressive(base.Family):
   def examples_seen(self, step):
     return schedules.examples_seen(self.phases, step)
 
-  @property
-  def examples_per_step(self):
-    return self.phases[-1].batch_size
-
   # --- State ----------------------------------------------------------------
 
   def init(self, key):

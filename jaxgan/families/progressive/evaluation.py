@@ -26,23 +26,31 @@ class ProgressiveEvaluator(evaluate.TrainingEvaluator):
     super().__init__(config, dataset, workdir, write)
     self.z = gan.fixed_noise(config, config.eval.num_samples,
                              stream=2**31 - 2)
-    count = min(config.eval.swd_images, len(self.z), dataset.num_examples)
-    self.swd_reals = None
-    if count and min(dataset.sample_shape[:2]) >= 16:
-      indices = input_pipeline.stream_indices(
-          config.seed + 1, np.arange(count), dataset.num_examples)
-      self.swd_reals, _ = dataset.fetch(indices)
+    self.swd_reals = swd_reals(config, dataset, len(self.z), config.seed)
 
-  def evaluate(self, step: int, predict, chunk: int = 500) -> dict:
-    samples = np.concatenate([
-        predict({'z': self.z[i:i + chunk]}, self.config.eval.use_ema)
-        for i in range(0, len(self.z), chunk)])
-    scalars = self(step, samples)
-    scalars.update(paper_metrics(samples, self.swd_reals,
-                                 self.config.eval.ms_ssim_pairs,
-                                 self.config.seed))
-    self.history.record(step, scalars)
-    return scalars
+  def evaluate(self, step: int, predict) -> dict:
+    samples = generate(lambda z: predict({'z': z}, self.config.eval.use_ema),
+                       self.z)
+    return self(step, samples, extra=paper_metrics(
+        samples, self.swd_reals, self.config.eval.ms_ssim_pairs,
+        self.config.seed))
+
+
+def generate(sample, z: np.ndarray, chunk: int = 500) -> np.ndarray:
+  """sample(z) over z in chunks, concatenated on the host."""
+  return np.concatenate([np.asarray(sample(z[i:i + chunk]))
+                         for i in range(0, len(z), chunk)])
+
+
+def swd_reals(config, dataset, num: int, seed: int) -> np.ndarray | None:
+  """The training images SWD compares `num` samples with: min(num,
+  eval.swd_images) of them in a fixed order of `seed`; None when SWD is off
+  or the images are under 16x16."""
+  count = min(config.eval.swd_images, num, dataset.num_examples)
+  if not count or min(dataset.sample_shape[:2]) < 16:
+    return None
+  return dataset.fetch(input_pipeline.stream_indices(
+      seed + 1, np.arange(count), dataset.num_examples))[0]
 
 
 def paper_metrics(samples, reals=None, ms_ssim_pairs: int = 1000,
@@ -91,9 +99,7 @@ def command(FLAGS):  # pylint: disable=invalid-name
   num = FLAGS.num or 10000
   z = np.asarray(jax.random.normal(jax.random.key(FLAGS.seed),
                                    (num, config.model.latent_dim)))
-  samples = np.concatenate([np.asarray(predict(state, {'z': z[i:i + 500]},
-                                               ema=FLAGS.ema))
-                            for i in range(0, num, 500)])
+  samples = generate(lambda z: predict(state, {'z': z}, ema=FLAGS.ema), z)
   images = inception.to_uint8(samples)
   result = {'workdir': FLAGS.workdir, 'step': run.step,
             'phase': family.phase(run.step).name(), 'ema': FLAGS.ema,
@@ -106,11 +112,7 @@ def command(FLAGS):  # pylint: disable=invalid-name
                                         FLAGS.seed)
       result.update({f'{net}_{k}': float(v) for k, v in scores.items()
                      if isinstance(v, (int, float))})
-  reals = None
-  count = min(config.eval.swd_images, num, data.num_examples)
-  if count and min(data.sample_shape[:2]) >= 16:
-    reals, _ = data.fetch(input_pipeline.stream_indices(
-        FLAGS.seed + 1, np.arange(count), data.num_examples))
+  reals = swd_reals(config, data, num, FLAGS.seed)
   result.update({k.removeprefix('eval/'): v for k, v in paper_metrics(
       images, reals, config.eval.ms_ssim_pairs, FLAGS.seed).items()})
   out = FLAGS.out or os.path.join(
