@@ -390,6 +390,36 @@ def test_short_run_finds_the_labelled_jump_and_the_benchmark_resumes(
   assert 'mean of groups' in nab.format_table(table)
 
 
+def test_orion_release_results_are_summed_per_group_as_ours(tmp_path):
+  """Orion's per-signal results CSV (its benchmark/results/<version>.csv
+  layout): only the TadGAN rows of NAB groups count, summed per group by the
+  same code as ours; a file without the count columns is refused."""
+  from jaxgan.benchmarks import nab  # pylint: disable=g-import-not-at-top
+  head = ('dataset,pipeline,signal,iteration,f1,recall,precision,tn,fp,fn,'
+          'tp,status,elapsed,split,run_id')
+  body = ['realTraffic,tadgan,speed_6005,0,,0.0,0.0,,2,1,0,OK,1,False,a',
+          'realTraffic,tadgan,speed_7578,0,0.8,1,0.67,,2,0,4,OK,1,False,a',
+          'realTraffic,arima,speed_7578,0,1,1,1,,0,0,4,OK,1,False,a',
+          'MSL,tadgan,C-1,0,0.67,0.5,1.0,,0,1,1,OK,1,False,a',
+          'realTweets,tadgan,Twitter_volume_KO,0,,,,,0,2,0,OK,1,False,a']
+  path = tmp_path / '0.7.1.csv'
+  path.write_text('\n'.join([head, *body]) + '\n')
+  rows = nab.orion_rows(path)
+  assert sorted(r['signal'] for r in rows) == [
+      'realTraffic/speed_6005.csv', 'realTraffic/speed_7578.csv',
+      'realTweets/Twitter_volume_KO.csv']
+  t = nab.table(rows)
+  # realTraffic: tp 4, fp 4, fn 1 -> precision 0.5, recall 0.8.
+  assert t['realTraffic']['f1'] == pytest.approx(2 * 0.5 * 0.8 / 1.3)
+  assert t['realTweets']['tp'] == [0] and t['realTweets']['fn'] == [2]
+  printed = nab.format_orion_releases(t, {'0.7.1': t, '0.7.0': t})
+  assert '0.7.0' in printed and 'median' in printed
+  bad = tmp_path / 'bad.csv'
+  bad.write_text('dataset,pipeline,signal\nrealTraffic,tadgan,x\n')
+  with pytest.raises(ValueError, match='not an Orion benchmark results'):
+    nab.orion_rows(bad)
+
+
 def _tiny(tmp_path, steps=None):
   """A 400-point noisy sine with a spike, small networks: a quick run."""
   t = np.arange(400)

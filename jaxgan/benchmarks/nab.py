@@ -21,8 +21,16 @@ resumes. The table prints each group's tp/fp/fn, precision, recall and F1
 Every signal's iteration has the same shapes (n_critic x 64 windows of
 100), so the compiled program is reused across signals through JAX's
 persistent compilation cache (in --out).
+
+--orion_results=FILE,... reads Orion's own per-signal benchmark results
+(`benchmark/results/<version>.csv` of sintel-dev/Orion, one file per
+release), sums its TadGAN rows per group with the same scoring code, and
+prints each release's F1 per group beside ours, with the releases' range: a
+single run's group F1 moves by tenths between Orion's releases, which is
+the scale a comparison with one published row has to be read against.
 """
 
+import csv
 import json
 import os
 import pathlib
@@ -64,6 +72,9 @@ def define_flags():
                       'NAB\'s folder (data/, labels/).')
   flags.DEFINE_string('out', 'runs/nab', 'One folder per signal and seed, '
                       'and table.json; rerunning resumes.')
+  flags.DEFINE_list('orion_results', [],
+                    'Orion benchmark result CSVs (benchmark/results/'
+                    '<version>.csv) to print beside ours.')
 
 
 def run_dir(out, signal: str, seed: int) -> pathlib.Path:
@@ -81,6 +92,9 @@ def run_signal(signal: str, seed: int, epochs: int, nab_dir: str,
   config.data.data_dir = nab_dir
   config.data.signal = signal
   config.seed = seed
+  # A checkpoint every ~2 minutes of CPU, so a stopped benchmark resumes
+  # mid-signal (a realTweets signal is 840 iterations, ~13 min).
+  config.checkpoint_every = 120
   if epochs:
     config.train.epochs = epochs
   start = time.time()
@@ -123,6 +137,44 @@ def table(rows: list[dict]) -> dict:
   return out
 
 
+def orion_rows(path, pipeline: str = 'tadgan') -> list[dict]:
+  """One release's per-signal rows of Orion's benchmark results CSV
+  (columns dataset, pipeline, signal, iteration, tp, fp, fn, ...) for the
+  NAB groups, as `table` takes them (Orion's iteration as the seed)."""
+  with open(path, newline='') as f:
+    reader = csv.DictReader(f)
+    need = {'dataset', 'pipeline', 'signal', 'tp', 'fp', 'fn'}
+    if not need <= set(reader.fieldnames or ()):
+      raise ValueError(f'{path}: not an Orion benchmark results CSV (needs '
+                       f'the columns {sorted(need)}; has {reader.fieldnames})')
+    rows = [{'signal': f'{r["dataset"]}/{r["signal"]}.csv',
+             'seed': int(r.get('iteration') or 0),
+             **{k: int(float(r[k] or 0)) for k in ('tp', 'fp', 'fn')}}
+            for r in reader
+            if r['pipeline'] == pipeline and r['dataset'] in GROUPS]
+  if not rows:
+    raise ValueError(f'{path}: no {pipeline} rows for the NAB groups')
+  return rows
+
+
+def format_orion_releases(ours: dict, releases: dict[str, dict]) -> str:
+  """Orion's F1 per group for each release (name -> `table` of its rows),
+  their range, and ours."""
+  groups = [g for g in ours if g != 'mean']
+  lines = [f'{"Orion release":14s} ' + ' '.join(f'{g[:12]:>12s}'
+                                                 for g in groups)]
+  for name, t in releases.items():
+    lines.append(f'{name:14s} ' + ' '.join(
+        f'{t[g]["f1"]:12.3f}' if g in t else f'{"-":>12s}' for g in groups))
+  for label, fn in (('min', np.min), ('median', np.median), ('max', np.max)):
+    lines.append(f'{label:14s} ' + ' '.join(
+        f'{fn([t[g]["f1"] for t in releases.values() if g in t]):12.3f}'
+        for g in groups))
+  lines.append(f'{"jaxgan":14s} ' + ' '.join(f'{ours[g]["f1"]:12.3f}'
+                                             for g in groups))
+  return '\n'.join(lines)
+
+
 def format_table(t: dict) -> str:
   lines = [f'{"group":24s} {"sig":>3s} {"tp":>5s} {"fp":>5s} {"fn":>5s} '
            f'{"prec":>6s} {"rec":>6s} {"F1":>13s} {"Orion":>6s} {"ARIMA":>6s}']
@@ -148,6 +200,9 @@ def main(argv):
   if unknown:
     raise app.UsageError(f'--groups: {unknown} are not NAB groups of '
                          f'Orion\'s benchmark ({", ".join(GROUPS)})')
+  # Read before hours of training, so a wrong path fails now.
+  releases = {pathlib.Path(p).stem: table(orion_rows(p))
+              for p in FLAGS.orion_results}
   out = pathlib.Path(FLAGS.out)
   out.mkdir(parents=True, exist_ok=True)
   jax.config.update('jax_compilation_cache_dir', str(out / 'jax-cache'))
@@ -173,6 +228,8 @@ def main(argv):
   (out / 'table.json').write_text(json.dumps(
       {'table': result, 'signals': rows}, indent=1))
   print(format_table(result))
+  if releases:
+    print(format_orion_releases(result, releases))
 
 
 if __name__ == '__main__':
