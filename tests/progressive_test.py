@@ -375,7 +375,8 @@ def test_two_phases_through_main(image_folder, tmp_path):
        '--config.model.latent_dim=16', '--config.train.batch_sizes=(8,)',
        '--config.train.stable_images=16', '--config.train.fade_images=16',
        '--config.train.num_steps=4', '--config.log_every=1',
-       '--config.sample_every=2'],
+       '--config.sample_every=2', '--config.checkpoint_every=1',
+       '--config.keep_checkpoints=10'],
       cwd=ROOT, capture_output=True, text=True, timeout=600)
   assert result.returncode == 0, result.stderr[-3000:]
   lines = [json.loads(l) for l in
@@ -388,13 +389,30 @@ def test_two_phases_through_main(image_folder, tmp_path):
   # The evaluation command on the run (no --ref: SWD and MS-SSIM only).
   from jaxgan.families.progressive import evaluation  # pylint: disable=g-import-not-at-top
   flags = types.SimpleNamespace(workdir=str(tmp_path), step=None, best=False,
-                                ema=True, num=32, ref=None, seed=0, out=None)
+                                ema=True, num=32, ref=None, seed=0, out=None,
+                                fade=0)
   result = evaluation.command(flags)
   # Step 4 ends the fade-in: the next phase's generator (alpha 1).
   assert result['step'] == 4 and result['phase'] == '8x8 stable'
   assert result['swd'] > 0 and 0 < result['ms_ssim'] <= 1
   assert (tmp_path / 'eval' / 'progressive_step4_ema_n32' /
           'result.json').exists()
+  # The fade-in figure: the 8x8 fade is steps [2, 4), kept at 2, 3 and 4.
+  fade = evaluation.command(types.SimpleNamespace(**{**vars(flags),
+                                                     'fade': -1}))
+  assert fade['resolution'] == 8 and fade['steps'] == [2, 3, 4]
+  assert fade['alphas'] == [0.0, 0.5, 1.0]
+  grid = np.asarray(Image.open(fade['figure'])).astype(np.int32)
+  assert grid.shape[:2] == (2 + 4 * 18, 2 + 3 * 18)  # 4 z x 3 steps, 16x16.
+  first, last = grid[2:18, 2:18], grid[2:18, 38:54]
+  # Alpha 0 is the 4x4 generator's output (blocks of 4 at 16x16); alpha 1
+  # the 8x8 block's (blocks of 2, not of 4).
+  def blocky(image, k):
+    return np.array_equal(image, np.repeat(np.repeat(
+        image[::k, ::k], k, 0), k, 1))
+  assert blocky(first, 4) and blocky(last, 2) and not blocky(last, 4)
+  with pytest.raises(errors.ConfigError, match='fades in'):
+    evaluation.fade_figure(str(tmp_path), 32)
 
 
 def test_paper_metrics_of_samples():

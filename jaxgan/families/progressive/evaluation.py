@@ -2,8 +2,10 @@
 FID (and the reference's other metrics), SWD per pyramid level and the
 MS-SSIM diversity of the samples."""
 
+import json
 import os
 
+from absl import flags
 import numpy as np
 
 from jaxgan import evaluate
@@ -71,7 +73,86 @@ def paper_metrics(samples, reals=None, ms_ssim_pairs: int = 1000,
 
 
 def define_flags():
-  pass  # --workdir, --step, --best, --ema, --num, --ref, --seed, --out.
+  # Besides evaluate's --workdir, --step, --best, --ema, --num, --ref,
+  # --seed and --out:
+  flags.DEFINE_integer('fade', 0, 'progressive: instead of metrics, the '
+                       'figure of one fade-in: this resolution\'s (-1: the '
+                       'last fade-in with checkpoints through it), the same '
+                       'z at each of its kept checkpoints.')
+
+
+def fade_figure(workdir: str, resolution: int = -1, rows: int = 4,
+                ema: bool = False, seed: int = 0,
+                out: str | None = None) -> dict:
+  """The same `rows` latents through one fade-in, one column per checkpoint
+  the run kept from the fade's first step (alpha 0: the previous
+  resolution's output) to the next phase's first (alpha 1), each at its own
+  phase and alpha and upsampled to the data's side: OUT/fade_<res>.png
+  (rows z, columns steps) and fade_<res>.json (the columns' steps and
+  alphas). A run keeps such checkpoints with --config.checkpoint_every at
+  most a quarter of the fade's steps and --config.keep_checkpoints large
+  enough to hold them."""
+  import jax  # pylint: disable=g-import-not-at-top
+  from jaxgan import checkpoints  # pylint: disable=g-import-not-at-top
+  from jaxgan import errors  # pylint: disable=g-import-not-at-top
+  from jaxgan import writers  # pylint: disable=g-import-not-at-top
+  from jaxgan.families import progressive  # pylint: disable=g-import-not-at-top
+  from jaxgan.families.progressive import schedule  # pylint: disable=g-import-not-at-top
+  ckpt = checkpoints.Checkpointer(checkpoints.checkpoint_dir(workdir),
+                                  read_only=True)
+  try:
+    steps = ckpt.all_steps()
+  finally:
+    ckpt.close()
+  latest = checkpoints.read_run(workdir, None, False, 'progressive',
+                                'python -m jaxgan.evaluate run scores noise '
+                                'GANs')
+  family = progressive.Progressive(latest.config,
+                                   tuple(latest.meta['sample_shape']))
+  fades = {p.resolution: [s for s in steps if p.start <= s <= p.end]
+           for p in family.phases if p.fading}
+  if resolution == -1:
+    through = [r for r, kept in fades.items() if len(kept) >= 3]
+    resolution = through[-1] if through else max(fades, default=0)
+  if resolution not in fades:
+    raise errors.ConfigError(
+        f'--fade={resolution}: the run fades in {sorted(fades)} only')
+  kept = fades[resolution]
+  phase = next(p for p in family.phases
+               if p.fading and p.resolution == resolution)
+  if len(kept) < 3:
+    raise errors.ConfigError(
+        f'{workdir} kept {len(kept)} checkpoint(s) of the {resolution}x'
+        f'{resolution} fade-in (steps {phase.start} to {phase.end}), steps '
+        f'{kept}; the figure needs 3 or more: train it with '
+        f'--config.checkpoint_every={max(1, phase.steps // 4)} and a '
+        '--config.keep_checkpoints that holds them.')
+  predict = jax.jit(family.predict, static_argnames='ema')
+  z = np.asarray(jax.random.normal(jax.random.key(seed),
+                                   (rows, latest.config.model.latent_dim)))
+  columns = []
+  for step in kept:
+    run = latest if step == latest.step else checkpoints.read_run(
+        workdir, step, False, 'progressive')
+    state = progressive.ProgressiveState(
+        step=np.int32(step), g_params=run.raw['g_params'], d_params=None,
+        g_opt_state=None, d_opt_state=None,
+        ema_params=run.raw['ema_params'])
+    columns.append(np.asarray(predict(state, {'z': z}, ema=ema)))
+  images = np.stack(columns, axis=1).reshape(-1, *columns[0].shape[1:])
+  out = out or os.path.join(workdir, 'eval')
+  os.makedirs(out, exist_ok=True)
+  name = os.path.join(out, f'fade_{resolution}')
+  writers.save_image(name + '.png', writers.image_grid(images, len(kept)))
+  alphas = [float(schedule.alpha(schedule.phase_at(family.phases, s), s))
+            for s in kept]
+  result = {'workdir': str(workdir), 'resolution': resolution,
+            'steps': kept, 'alphas': alphas, 'ema': ema, 'rows': rows,
+            'figure': name + '.png'}
+  with open(name + '.json', 'w') as f:
+    json.dump(result, f, indent=1)
+  print(f'{name}.png: {rows} latents x steps {kept} (alpha {alphas})')
+  return result
 
 
 def command(FLAGS):  # pylint: disable=invalid-name
@@ -86,6 +167,9 @@ def command(FLAGS):  # pylint: disable=invalid-name
   from jaxgan.families import progressive  # pylint: disable=g-import-not-at-top
   if not FLAGS.workdir:
     raise app.UsageError('progressive needs --workdir: the run')
+  if FLAGS.fade:
+    return fade_figure(FLAGS.workdir, FLAGS.fade, ema=FLAGS.ema,
+                       seed=FLAGS.seed, out=FLAGS.out)
   run = checkpoints.read_run(
       FLAGS.workdir, FLAGS.step, FLAGS.best, 'progressive',
       'python -m jaxgan.evaluate run scores noise GANs')
