@@ -369,7 +369,12 @@ def test_short_run_finds_the_labelled_jump_and_the_benchmark_resumes(
   reads them instead of training again."""
   from jaxgan.benchmarks import nab  # pylint: disable=g-import-not-at-top
   workdir = nab.run_dir(tmp_path, SIGNAL, 0)
+  # A signal stopped before its first checkpoint: started again, its
+  # records moved aside.
+  workdir.mkdir(parents=True)
+  (workdir / 'metrics.jsonl').write_text('{"step": 1}\n')
   row = nab.run_signal(SIGNAL, 0, 2, str(shared_data / 'nab'), workdir)
+  assert (workdir / 'restarted-1' / 'metrics.jsonl').exists()
   assert (row['tp'], row['fn']) == (1, 0), row
   found = evaluation.read_anomalies(workdir / 'anomalies.csv')
   assert len(found) == row['detected'] == row['tp'] + row['fp']

@@ -98,7 +98,12 @@ def run_signal(signal: str, seed: int, epochs: int, nab_dir: str,
   if epochs:
     config.train.epochs = epochs
   start = time.time()
-  train.train_and_evaluate(config, str(workdir), jax.devices()[:1])
+  # A signal stopped before its first checkpoint starts again (its partial
+  # records moved to restarted-N/); one with a checkpoint resumes from it.
+  restart = workdir.exists() and not any(
+      p.name.isdigit() for p in (workdir / 'checkpoints').glob('*'))
+  train.train_and_evaluate(config, str(workdir), jax.devices()[:1],
+                           restart=restart)
   found = evaluation.read_anomalies(workdir / 'anomalies.csv')
   labels = series_data.read_labels(
       pathlib.Path(nab_dir) / 'labels' / 'combined_windows.json',
