@@ -24,6 +24,9 @@ this order:
   evaluator(data, workdir)      metrics during training (eval_every), with
                                 `primary` and `higher_is_better`
 
+and, for `python -m jaxgan.export`, the classmethod servable(workdir, ...)
+-> Servable: the trained generator as one pure function of named arrays.
+
 and the class attributes below. The loop does the rest for every family:
 progress, logging, signals and preemption, checkpoints and exact resume,
 the best checkpoint, the NaN guard, jit over the mesh (pmap where the family
@@ -31,13 +34,28 @@ supports it), steps_per_dispatch and several processes.
 """
 
 import abc
+import dataclasses
 import inspect
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import ml_collections
 import optax
 
 from jaxgan import errors
+
+
+@dataclasses.dataclass
+class Servable:
+  """A run's generator for export: `fn(*arrays)` -> images in [-1, 1]
+  (B, H, W, C), inference mode (eval BatchNorm, no dropout), its inputs
+  in order as {'name', 'shape' (without the batch), 'dtype', 'range' or
+  'classes'}, its weights (the card's checksum), and what the model card
+  says of it besides."""
+  fn: Callable
+  inputs: list[dict]
+  output: dict
+  weights: Any
+  card: dict
 
 
 class Family(abc.ABC):
@@ -135,6 +153,17 @@ class Family(abc.ABC):
   @abc.abstractmethod
   def networks(self, state) -> dict[str, Any]:
     """{network name: its parameters}."""
+
+  @classmethod
+  def servable(cls, workdir: str, step: int | None = None,
+               best: bool = False, ema: bool = False,
+               direction: str | None = None) -> Servable:
+    """The generator of `workdir`'s checkpoint, for export."""
+    del workdir, step, best, ema, direction
+    raise errors.ConfigError(
+        f'python -m jaxgan.export writes image generators (the gan, paired, '
+        f'unpaired and progressive families); a {cls.name!r} run has none '
+        'to export')
 
   def evaluator(self, data, workdir: str, write: bool = True):
     """An evaluator for config.eval_every, or None when the family has none:

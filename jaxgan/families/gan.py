@@ -543,6 +543,33 @@ class GAN(base.Family):
     from jaxgan import evaluate  # pylint: disable=g-import-not-at-top
     return evaluate.SampleEvaluator(self.config, data, workdir, write)
 
+  @classmethod
+  def servable(cls, workdir, step=None, best=False, ema=False,
+               direction=None):
+    """G(z[, labels]) of the run, as `python -m jaxgan.sample` draws."""
+    del direction
+    from jaxgan import sample  # pylint: disable=g-import-not-at-top
+    generator = sample.load(workdir, step, best)
+    generator.apply(np.zeros((1, generator.config.model.latent_dim),
+                             np.float32),
+                    np.zeros((1,), np.int32) if generator.num_classes
+                    else None, ema)  # --ema without an EMA: refused now.
+    latent = generator.config.model.latent_dim
+    inputs = [{'name': 'z', 'shape': [latent], 'dtype': 'float32',
+               'range': 'standard normal'}]
+    if generator.num_classes:
+      inputs.append({'name': 'labels', 'shape': [], 'dtype': 'int32',
+                     'classes': generator.num_classes})
+      fn = lambda z, labels: generator.apply(z, labels, ema)  # pylint: disable=unnecessary-lambda-assignment
+    else:
+      fn = lambda z: generator.apply(z, None, ema)  # pylint: disable=unnecessary-lambda-assignment
+    return base.Servable(
+        fn, inputs, {'name': 'image', 'shape': list(
+            generator.meta['sample_shape']), 'range': [-1, 1]},
+        generator.ema_variables if ema else generator.variables,
+        {'step': generator.step, 'config': generator.config,
+         'latent_dim': latent, 'num_classes': generator.num_classes})
+
 
 def fixed_noise(config, num, stream: int = 2**31 - 1) -> np.ndarray:
   """The noise behind every sample grid of a run (a function of the seed)."""

@@ -539,6 +539,34 @@ class Paired(base.Family):
   def batches(self, data, start_step):
     return data.batches(start_step)
 
+  @classmethod
+  def servable(cls, workdir, step=None, best=False, ema=False,
+               direction=None):
+    """G(source) of the run, as `python -m jaxgan.translate` applies it;
+    an inpainting run's takes the masked source and its holes."""
+    from jaxgan import translate  # pylint: disable=g-import-not-at-top
+    if ema:
+      raise errors.ConfigError('the paired family keeps no EMA generator: '
+                               'drop --ema')
+    t = translate.load(workdir, step, best, direction)
+    source = list(t.meta['source_shape'])
+    inputs = [{'name': 'source', 'shape': source, 'dtype': 'float32',
+               'range': [-1, 1]}]
+    if t.config.data.name == 'inpainting':
+      inputs[0]['note'] = 'masked as the training data (translate.complete)'
+      inputs.append({'name': 'holes', 'shape': source[:2] + [1],
+                     'dtype': 'uint8', 'range': [0, 1]})
+      fn = lambda source, holes: t.family.predict(  # pylint: disable=g-long-lambda,unnecessary-lambda-assignment
+          t.state, {'source': source, 'holes': holes})
+    else:
+      fn = lambda source: t.family.predict(t.state, {'source': source})  # pylint: disable=unnecessary-lambda-assignment
+    return base.Servable(
+        fn, inputs, {'name': 'image', 'shape': list(t.meta['sample_shape']),
+                     'range': [-1, 1]},
+        {'params': t.state.g_params, **t.state.g_state},
+        {'step': t.step, 'config': t.config,
+         'direction': t.config.data.get('direction', 'AtoB')})
+
   def predict(self, state, inputs, ema=False):
     """G(source) in [-1, 1]: inference mode (running statistics, no
     dropout), or the paper's test-time mode with model.predict_train_mode."""

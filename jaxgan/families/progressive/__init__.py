@@ -322,6 +322,34 @@ class Progressive(base.Family):
     return jax.lax.switch(index, [branch(p) for p in self.phases],
                           jnp.asarray(inputs['z'], jnp.float32), state.step)
 
+  @classmethod
+  def servable(cls, workdir, step=None, best=False, ema=False,
+               direction=None):
+    """G(z) of the checkpoint's phase and alpha, upsampled to the data's
+    side as `predict` (the phase fixed: one network, no switch)."""
+    del direction
+    from jaxgan import checkpoints  # pylint: disable=g-import-not-at-top
+    run = checkpoints.read_run(workdir, step, best, 'progressive')
+    family = cls(run.config, tuple(run.meta['sample_shape']))
+    params = run.raw['ema_params' if ema else 'g_params']
+    phase = family.phase(run.step)
+    alpha = float(np.clip(schedules.alpha(phase, run.step), 0.0, 1.0))
+    factor = 4 * 2**family.levels // phase.resolution
+
+    def fn(z):
+      out = family.generate(params, z, phase, alpha)
+      return progan.upscale2d(out, factor) if factor > 1 else out
+
+    latent = run.config.model.latent_dim
+    return base.Servable(
+        fn, [{'name': 'z', 'shape': [latent], 'dtype': 'float32',
+              'range': 'standard normal'}],
+        {'name': 'image', 'shape': list(run.meta['sample_shape']),
+         'range': [-1, 1]},
+        params,
+        {'step': run.step, 'config': run.config, 'latent_dim': latent,
+         'num_classes': 0, 'phase': phase.name(), 'alpha': alpha})
+
   def sample_inputs(self, data, num):
     del data
     return {'z': gan.fixed_noise(self.config, num)}

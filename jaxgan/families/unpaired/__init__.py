@@ -328,6 +328,34 @@ class Unpaired(base.Family):
         lambda step: data.batch(step, jax.process_index(),
                                 jax.process_count()), start_step)
 
+  @classmethod
+  def servable(cls, workdir, step=None, best=False, ema=False,
+               direction=None):
+    """One of the run's generators (`direction` AtoB, the default: G_A;
+    BtoA: G_B), as `python -m jaxgan.translate --direction` applies it."""
+    from jaxgan import translate  # pylint: disable=g-import-not-at-top
+    if ema:
+      raise errors.ConfigError('the unpaired family keeps no EMA generator: '
+                               'drop --ema')
+    t = translate.load(workdir, step, best, direction or 'AtoB')
+    src = t.direction[0]
+    name = next(n for n, (a, _) in G_DOMAINS.items() if a == src)
+    family, state = t.family, t.state
+
+    def fn(image):
+      return family.generate(name, state.g_params, state.g_state,
+                             input_pipeline.to_model_input(image),
+                             train=False)[0]
+
+    shape = list(t.meta['sample_shape'])
+    return base.Servable(
+        fn, [{'name': 'image', 'shape': shape, 'dtype': 'float32',
+              'range': [-1, 1]}],
+        {'name': 'image_out', 'shape': shape, 'range': [-1, 1]},
+        {'params': state.g_params[name], **state.g_state[name]},
+        {'step': t.step, 'config': t.config, 'direction': t.direction,
+         'network': name})
+
   def predict(self, state, inputs, ema=False):
     """Inference mode: {'A'} -> fake_B and rec_A, {'B'} -> fake_A and
     rec_B (whichever domains `inputs` holds), in [-1, 1]."""
