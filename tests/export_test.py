@@ -11,14 +11,22 @@ the context encoder 128, CycleGAN's ResNet and ProGAN at 32x32 gave at most
 1e-5 from JAX).
 """
 
+import base64
+import io
+import json
 import os
+import shutil
 import subprocess
 import sys
+import threading
+import urllib.request
+import zipfile
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import onnxruntime
+from PIL import Image
 import pytest
 
 import cyclegan_test
@@ -35,6 +43,8 @@ from jaxgan import train
 from jaxgan import translate
 from jaxgan.families.paired import inpainting
 from jaxgan.families import progressive
+from jaxgan.serving import handler
+from jaxgan.serving import package
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ONE = jax.devices()[:1]
@@ -75,7 +85,10 @@ def exported(tmp_path, workdir, **kwargs):
   return card, str(tmp_path / 'model' / card['file'])
 
 
-def test_conditional_gan_exports_as_sample_draws(tmp_path, tfds_dir):
+@pytest.fixture(scope='module')
+def cgan_run(tmp_path_factory, tfds_dir):
+  """A conditional DCGAN (configs/cgan.py:mnist at width 8) after a step."""
+  root = tmp_path_factory.mktemp('cgan')
   config = cli.load_config_file(os.path.join(ROOT, 'configs',
                                              'cgan.py') + ':mnist')
   config.data.data_dir = str(tfds_dir)
@@ -84,7 +97,12 @@ def test_conditional_gan_exports_as_sample_draws(tmp_path, tfds_dir):
   config.train.num_steps = 1
   config.train.ema_decay = 0.9
   config.sample_every = 0
-  train.train_and_evaluate(config, tmp_path / 'run', ONE)
+  train.train_and_evaluate(config, root / 'run', ONE)
+  return root / 'run'
+
+
+def test_conditional_gan_exports_as_sample_draws(tmp_path, cgan_run):
+  shutil.copytree(cgan_run, tmp_path / 'run')
   card, model = exported(tmp_path, tmp_path / 'run', batch=4, ema=True)
   assert card['num_classes'] == 10 and card['latent_dim'] == 100
   assert [i['name'] for i in card['inputs']] == ['z', 'labels']
@@ -169,7 +187,6 @@ def test_progan_exports_its_checkpoint_phase(tmp_path):
   folder = tmp_path / 'faces'
   folder.mkdir()
   rng = np.random.default_rng(0)
-  from PIL import Image  # pylint: disable=g-import-not-at-top
   for i in range(16):
     Image.fromarray(rng.integers(0, 256, (16, 16, 3), np.uint8)).save(
         folder / f'{i:02d}.png')
@@ -234,3 +251,117 @@ def test_an_unsupported_primitive_is_named():
   with pytest.raises(onnx_export.UnsupportedError, match="'cumsum'"):
     onnx_export.to_onnx(lambda x: jnp.cumsum(x), [np.zeros(3, np.float32)],
                         ['x'], ['y'])
+
+
+# --- The serverless handler ---------------------------------------------------
+
+
+def _pixels(png: str) -> np.ndarray:
+  return np.asarray(Image.open(io.BytesIO(base64.b64decode(png))))
+
+
+def test_handler_draws_as_sample_in_process_and_over_http(tmp_path,
+                                                         cgan_run):
+  export.export(str(cgan_run), str(tmp_path / 'model'), batch=4)
+  model_dir = str(tmp_path / 'model')
+  out = handler.handler({'seed': 3, 'count': 6, 'class': 2}, None, model_dir)
+  assert out['statusCode'] == 200, out
+  body = json.loads(out['body'])
+  assert body['classes'] == [2] * 6 and body['seed'] == 3
+  assert len(body['images']) == 6 and (body['height'], body['width']) == (
+      28, 28)
+  # The handler's latents are numpy's; sample.load's generator on them
+  # (6 rows: one batch of 4 and one padded).
+  z = np.random.default_rng(3).standard_normal((6, 100)).astype(np.float32)
+  want = sample.load(str(cgan_run))(z, np.full(6, 2, np.int32))
+  want = np.clip(np.round((want[..., 0] + 1) * 127.5), 0, 255)
+  got = np.stack([_pixels(png) for png in body['images']]).astype(float)
+  assert np.abs(got - want).max() <= 1
+  # Explicit latents give the same images; a request is deterministic.
+  again = handler.handler({'body': json.dumps(
+      {'latent': z[:2].tolist(), 'class': 2})}, None, model_dir)
+  assert json.loads(again['body'])['images'] == body['images'][:2]
+  for request, message in (
+      ({'class': 10}, 'classes 0 to 9'), ({'count': 0}, '1 to 64'),
+      ({'seed': 'x'}, 'integer'), ({'latent': [[0.0] * 3]}, 'rows of 100'),
+      ({'image': 'aGk='}, None)):
+    answer = handler.handler(request, None, model_dir)
+    if message:
+      assert answer['statusCode'] == 400
+      assert message in json.loads(answer['body'])['error'], answer
+  assert handler.handler({'body': '{not json'}, None,
+                         model_dir)['statusCode'] == 400
+  # The HTTP shim: the same bytes; a bad request does not stop it.
+  server = handler.serve_http(model_dir, port=0)
+  thread = threading.Thread(target=server.serve_forever, daemon=True)
+  thread.start()
+  url = f'http://127.0.0.1:{server.server_address[1]}/'
+  try:
+    def post(payload):
+      request = urllib.request.Request(url, json.dumps(payload).encode(),
+                                       {'Content-Type': 'application/json'})
+      try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+          return response.status, json.loads(response.read())
+      except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+    assert post({'class': -1})[0] == 400
+    status, answer = post({'seed': 3, 'count': 6, 'class': 2})
+    assert status == 200 and answer['images'] == body['images']
+  finally:
+    server.shutdown()
+
+
+def test_handler_translates_an_uploaded_image_and_refuses_others(tmp_path):
+  paired_test.write_aligned(tmp_path / 'p2p' / 'train', n=8)
+  config = paired_test.tiny(paired_test.pix2pix.get_config('aligned'),
+                            tmp_path / 'p2p')
+  config.model.g_features = 8
+  config.train.batch_size = 4
+  config.train.num_steps = 1
+  config.eval_every = 0
+  train.train_and_evaluate(config, tmp_path / 'run', ONE)
+  export.export(str(tmp_path / 'run'), str(tmp_path / 'model'), batch=1)
+  rng = np.random.default_rng(6)
+  photo = rng.integers(0, 256, (32, 32, 3), np.uint8)
+  buffer = io.BytesIO()
+  Image.fromarray(photo).save(buffer, format='PNG')
+  upload = base64.b64encode(buffer.getvalue()).decode()
+  out = handler.handler({'image': upload}, None, str(tmp_path / 'model'))
+  assert out['statusCode'] == 200, out
+  got = _pixels(json.loads(out['body'])['images'][0]).astype(float)
+  want = translate.load(str(tmp_path / 'run'))(photo[None])[0]
+  assert np.abs(got - np.clip(np.round((want + 1) * 127.5), 0, 255)).max() <= 1
+  for request, message in (({'image': base64.b64encode(b'not an image')
+                             .decode()}, 'not a base64 PNG or JPEG'),
+                           ({'seed': 1}, 'translates images')):
+    answer = handler.handler(request, None, str(tmp_path / 'model'))
+    assert answer['statusCode'] == 400
+    assert message in json.loads(answer['body'])['error']
+
+
+def test_package_runs_in_an_interpreter_without_site_packages(tmp_path,
+                                                              cgan_run,
+                                                              capsys):
+  export.export(str(cgan_run), str(tmp_path / 'model'), batch=2)
+  info = package.main(['--model', str(tmp_path / 'model'), '--out',
+                       str(tmp_path / 'fn.zip')])
+  assert 'within Lambda\'s 250 MB' in capsys.readouterr().out
+  assert {'numpy', 'onnxruntime', 'PIL'} <= set(info['packages'])
+  assert info['unzipped_bytes'] < info['limit']
+  with zipfile.ZipFile(tmp_path / 'fn.zip') as z:
+    names = set(z.namelist())
+    assert {'handler.py', 'model/card.json', 'model/model.onnx'} <= names
+    assert not any(n.startswith(('jax/', 'jaxgan/')) for n in names)
+    z.extractall(tmp_path / 'fn')
+  # -S: no site-packages; only the zip's contents and the standard library.
+  code = ('import json, sys; sys.path.insert(0, "."); import handler; '
+          'out = handler.handler({"seed": 1, "count": 3, "class": 4}); '
+          'print(out["statusCode"], len(json.loads(out["body"])["images"]))')
+  result = subprocess.run([sys.executable, '-S', '-c', code],
+                          cwd=tmp_path / 'fn', capture_output=True,
+                          text=True, timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  assert result.stdout.split() == ['200', '3']
+  with pytest.raises(FileNotFoundError, match='export a run first'):
+    package.package(str(tmp_path), str(tmp_path / 'x.zip'))
