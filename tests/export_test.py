@@ -338,6 +338,36 @@ def test_handler_translates_an_uploaded_image_and_refuses_others(tmp_path):
     answer = handler.handler(request, None, str(tmp_path / 'model'))
     assert answer['statusCode'] == 400
     assert message in json.loads(answer['body'])['error']
+  # The page in a real browser: the upload's translation is the handler's.
+  from jaxgan import serve  # pylint: disable=g-import-not-at-top
+  from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
+  from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=g-import-not-at-top
+  (tmp_path / 'photo.png').write_bytes(buffer.getvalue())
+  (tmp_path / 'notes.txt').write_text('not an image')
+  server = serve.make_server(str(tmp_path / 'model'), port=0)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  browser = _browser()
+  wait = WebDriverWait(browser, 120)
+  try:
+    browser.get(f'http://127.0.0.1:{server.server_address[1]}/')
+    wait.until(lambda b: b.find_element(By.TAG_NAME, 'body').get_attribute(
+        'data-ready') == 'true')
+    assert not browser.find_element(By.ID, 'translate').get_attribute(
+        'hidden')
+    upload = browser.find_element(By.ID, 'upload')
+    upload.send_keys(str(tmp_path / 'photo.png'))
+    wait.until(lambda b: b.find_element(By.ID, 'translated-img')
+               .get_attribute('src'))
+    src = browser.find_element(By.ID, 'translated-img').get_attribute('src')
+    assert src == 'data:image/png;base64,' + json.loads(out['body'])[
+        'images'][0]
+    browser.execute_script('document.getElementById("upload").accept = "";')
+    upload.send_keys(str(tmp_path / 'notes.txt'))
+    wait.until(lambda b: 'not a PNG or JPEG' in b.find_element(
+        By.ID, 'error').text)
+  finally:
+    browser.quit()
+    server.shutdown()
 
 
 def test_package_runs_in_an_interpreter_without_site_packages(tmp_path,
@@ -365,3 +395,148 @@ def test_package_runs_in_an_interpreter_without_site_packages(tmp_path,
   assert result.stdout.split() == ['200', '3']
   with pytest.raises(FileNotFoundError, match='export a run first'):
     package.package(str(tmp_path), str(tmp_path / 'x.zip'))
+
+
+# --- The page ----------------------------------------------------------------
+
+
+def test_page_server_answers_the_page_card_model_and_api(tmp_path, cgan_run):
+  from jaxgan import serve  # pylint: disable=g-import-not-at-top
+  export.export(str(cgan_run), str(tmp_path / 'model'), batch=4)
+  server = serve.make_server(str(tmp_path / 'model'), port=0)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  url = f'http://127.0.0.1:{server.server_address[1]}'
+
+  def get(path):
+    with urllib.request.urlopen(url + path, timeout=60) as response:
+      return response.read()
+
+  def post(path, data: bytes):
+    try:
+      with urllib.request.urlopen(urllib.request.Request(url + path, data),
+                                  timeout=60) as response:
+        return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as e:
+      return e.code, json.loads(e.read())
+
+  try:
+    html = get('/').decode()
+    assert 'window.JAXGAN_SERVER = true' in html
+    for control in ('id="seed"', 'id="new-seed"', 'id="class"',
+                    'id="interp"', 'id="direction"', 'id="upload"'):
+      assert control in html
+    assert json.loads(get('/card.json'))['num_classes'] == 10
+    assert len(get('/model.onnx')) == os.path.getsize(
+        tmp_path / 'model' / 'model.onnx')
+    # The page's requests: latent rows with a class per row.
+    rows = np.random.default_rng(0).standard_normal((3, 100)).tolist()
+    status, body = post('/api', json.dumps(
+        {'latent': rows, 'classes': [0, 5, 9]}).encode())
+    assert status == 200 and len(body['images']) == 3
+    assert body['classes'] == [0, 5, 9]
+    assert post('/api', b'{"latent": [[1.0]], "classes": [1]}')[0] == 400
+    assert post('/api', json.dumps({'latent': rows, 'classes': [0, 5]})
+                .encode())[0] == 400
+    assert post('/api', b'\xff\xfe not json')[0] == 400
+    # Still answering after the bad requests.
+    assert post('/api', b'{"seed": 1, "count": 2}')[0] == 200
+  finally:
+    server.shutdown()
+  site = serve.write_static(str(tmp_path / 'model'), str(tmp_path / 'site'))
+  assert sorted(p.name for p in site.iterdir()) == [
+      'card.json', 'index.html', 'model.onnx']
+  assert 'window.JAXGAN_SERVER = true' not in (site / 'index.html').read_text()
+
+
+def _browser():
+  """Headless Chromium through Debian's chromium and chromium-driver
+  (.ci/run installs them; nothing is downloaded at run time)."""
+  from selenium import webdriver  # pylint: disable=g-import-not-at-top
+  from selenium.webdriver.chrome.service import Service  # pylint: disable=g-import-not-at-top
+  options = webdriver.ChromeOptions()
+  options.binary_location = shutil.which('chromium') or '/usr/bin/chromium'
+  for arg in ('--headless=new', '--no-sandbox', '--disable-gpu',
+              '--disable-dev-shm-usage', '--window-size=1100,1400'):
+    options.add_argument(arg)
+  service = Service(shutil.which('chromedriver') or '/usr/bin/chromedriver')
+  return webdriver.Chrome(service=service, options=options)
+
+
+def test_page_in_a_real_browser_draws_what_the_handler_draws(tmp_path,
+                                                             cgan_run):
+  from jaxgan import serve  # pylint: disable=g-import-not-at-top
+  from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
+  from selenium.webdriver.support.ui import Select  # pylint: disable=g-import-not-at-top
+  from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=g-import-not-at-top
+  export.export(str(cgan_run), str(tmp_path / 'model'), batch=4)
+  model_dir = str(tmp_path / 'model')
+  server = serve.make_server(model_dir, port=0)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  browser = _browser()
+  wait = WebDriverWait(browser, 120)
+
+  def grid():
+    return [img.get_attribute('src') for img in
+            browser.find_elements(By.CSS_SELECTOR, '#grid img')]
+
+  def handler_images(rows, classes):
+    out = handler.handler({'latent': rows, 'classes': classes}, None,
+                          model_dir)
+    assert out['statusCode'] == 200, out
+    return ['data:image/png;base64,' + png
+            for png in json.loads(out['body'])['images']]
+
+  def changed(element_id, before):
+    wait.until(lambda b: b.find_element(By.ID, element_id).get_attribute(
+        'src') not in (None, '', before))
+    return browser.find_element(By.ID, element_id).get_attribute('src')
+
+  try:
+    browser.get(f'http://127.0.0.1:{server.server_address[1]}/')
+    wait.until(lambda b: b.find_element(By.TAG_NAME, 'body').get_attribute(
+        'data-ready') == 'true')
+    assert browser.find_element(By.ID, 'error').text == ''
+    first = grid()
+    assert len(first) == 8 and len(set(first)) > 1
+    # The page's latents through the handler: the same images.
+    latents = browser.execute_script('return latents;')
+    assert first == handler_images(latents, [i % 10 for i in range(8)])
+    # New seed: the seed moves on and every sample changes.
+    browser.find_element(By.ID, 'new-seed').click()
+    wait.until(lambda b: grid() and grid()[0] != first[0])
+    assert browser.find_element(By.ID, 'seed').get_attribute('value') == '1'
+    second = grid()
+    assert not set(second) & set(first)
+    # One class for the whole grid.
+    Select(browser.find_element(By.ID, 'class')).select_by_value('3')
+    wait.until(lambda b: grid() and grid()[0] != second[0])
+    latents = browser.execute_script('return latents;')
+    assert grid() == handler_images(latents, [3] * 8)
+    # The sliders: the interpolation and the direction images change.
+    for slider, image, value in (('interp', 'interp-img', '0.9'),
+                                 ('direction', 'direction-img', '2')):
+      before = browser.find_element(By.ID, image).get_attribute('src')
+      browser.execute_script(
+          'const s = document.getElementById(arguments[0]);'
+          's.value = arguments[1];'
+          's.dispatchEvent(new Event("input"));', slider, value)
+      changed(image, before)
+    # At t = 1 the interpolation is the second sample.
+    before = browser.find_element(By.ID, 'interp-img').get_attribute('src')
+    browser.execute_script(
+        'const s = document.getElementById("interp"); s.value = 1;'
+        's.dispatchEvent(new Event("input"));')
+    assert changed('interp-img', before) == grid()[1]
+    assert browser.find_element(By.ID, 'error').text == ''
+    # A bad count is reported on the page, not a crash.
+    browser.execute_script('document.getElementById("count").value = 99;')
+    browser.find_element(By.ID, 'draw').click()
+    wait.until(lambda b: '2 to 64' in b.find_element(By.ID, 'error').text)
+    if os.environ.get('JAXGAN_PAGE_SCREENSHOT'):
+      browser.execute_script('document.getElementById("count").value = 8;')
+      browser.find_element(By.ID, 'draw').click()
+      wait.until(lambda b: b.find_element(By.ID, 'error').text == '')
+      browser.save_screenshot(os.environ['JAXGAN_PAGE_SCREENSHOT'])
+  finally:
+    browser.quit()
+    server.shutdown()

@@ -9,7 +9,8 @@ $JAXGAN_MODEL_DIR, or `model/` beside this file: `card.json` and the
 Request (the event itself, or an HTTP event's JSON `body`):
   noise models   {"seed": 0, "count": 8, "class": 3}, or {"latent":
                  [[...], ...]} (rows of the card's latent size);
-                 "class" for a conditional model (default: cycling)
+                 "class" for a conditional model (default: cycling), or
+                 "classes", one per row
   translation    {"image": "<base64 PNG or JPEG>"}: resized to the
                  model's input side, translated
 Response: {"statusCode": 200, "body": JSON {"images": [base64 PNG, ...],
@@ -121,7 +122,15 @@ def noise_feeds(m: Model, request: dict) -> tuple[dict, dict]:
   feeds = {'z': z}
   if 'labels' in m.inputs:
     classes = m.inputs['labels']['classes']
-    if 'class' in request:
+    if 'classes' in request:
+      labels = request['classes']
+      if (not isinstance(labels, list) or len(labels) != len(z) or
+          not all(isinstance(k, int) and not isinstance(k, bool) and
+                  0 <= k < classes for k in labels)):
+        raise BadRequest(f'"classes" must be one class (0 to {classes - 1}) '
+                         f'per latent row ({len(z)})')
+      labels = np.asarray(labels, np.int32)
+    elif 'class' in request:
       label = _integer(request, 'class', 0)
       if not 0 <= label < classes:
         raise BadRequest(f'"class" {label}: this model has classes 0 to '
@@ -131,7 +140,7 @@ def noise_feeds(m: Model, request: dict) -> tuple[dict, dict]:
       labels = (np.arange(len(z)) % classes).astype(np.int32)
     feeds['labels'] = labels
     extra['classes'] = labels.tolist()
-  elif 'class' in request:
+  elif 'class' in request or 'classes' in request:
     raise BadRequest('"class": this model is unconditional (no classes)')
   return feeds, extra
 
