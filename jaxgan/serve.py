@@ -47,8 +47,11 @@ def write_static(model_dir: str, out: str, ort_dir: str | None = None):
   shutil.copy(model / 'card.json', target / 'card.json')
   shutil.copy(model / card['file'], target / card['file'])
   if ort_dir:
+    # ort.min.js and the WebAssembly backends it loads.
     files = [p for p in pathlib.Path(ort_dir).iterdir()
-             if p.name == 'ort.min.js' or p.suffix in ('.wasm', '.mjs')]
+             if p.name == 'ort.min.js' or (
+                 p.name.startswith('ort-wasm-simd-threaded') and
+                 p.suffix in ('.mjs', '.wasm'))]
     if not any(p.name == 'ort.min.js' for p in files):
       raise FileNotFoundError(f'{ort_dir} has no ort.min.js: pass the dist/ '
                               'folder of the npm package onnxruntime-web')

@@ -540,3 +540,52 @@ def test_page_in_a_real_browser_draws_what_the_handler_draws(tmp_path,
   finally:
     browser.quit()
     server.shutdown()
+
+
+ORT_WEB = os.environ.get('JAXGAN_ORT_WEB_DIR', os.path.join(
+    ROOT, '.node', 'node_modules', 'onnxruntime-web', 'dist'))
+
+
+def test_static_page_runs_the_model_in_the_browser(tmp_path, cgan_run):
+  """The static site (`--write_static`) on a plain file server: the model
+  runs in Chromium with onnxruntime-web, and draws what the handler draws
+  for the page's latents (to one grey level: WebAssembly's float order)."""
+  import functools  # pylint: disable=g-import-not-at-top
+  from http import server as http_server  # pylint: disable=g-import-not-at-top
+  from jaxgan import serve  # pylint: disable=g-import-not-at-top
+  from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
+  from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=g-import-not-at-top
+  assert os.path.exists(os.path.join(ORT_WEB, 'ort.min.js')), (
+      f'{ORT_WEB} lacks onnxruntime-web: npm install --prefix .node '
+      'onnxruntime-web@1.31.1 (README "Install")')
+  export.export(str(cgan_run), str(tmp_path / 'model'), batch=4)
+  site = serve.write_static(str(tmp_path / 'model'), str(tmp_path / 'site'),
+                            ORT_WEB)
+  assert 'ort-wasm-simd-threaded.wasm' in {p.name for p in site.iterdir()}
+  files = http_server.ThreadingHTTPServer(
+      ('127.0.0.1', 0), functools.partial(
+          http_server.SimpleHTTPRequestHandler, directory=str(site)))
+  threading.Thread(target=files.serve_forever, daemon=True).start()
+  browser = _browser()
+  try:
+    browser.get(f'http://127.0.0.1:{files.server_address[1]}/')
+    WebDriverWait(browser, 180).until(
+        lambda b: b.find_element(By.TAG_NAME, 'body').get_attribute(
+            'data-ready') == 'true' or b.find_element(By.ID, 'error').text)
+    assert browser.find_element(By.ID, 'error').text == ''
+    assert 'run in this browser' in browser.find_element(By.ID, 'about').text
+    srcs = [img.get_attribute('src') for img in
+            browser.find_elements(By.CSS_SELECTOR, '#grid img')]
+    latents = browser.execute_script('return latents;')
+  finally:
+    browser.quit()
+    files.shutdown()
+  out = handler.handler({'latent': latents,
+                         'classes': [i % 10 for i in range(8)]}, None,
+                        str(tmp_path / 'model'))
+  want = json.loads(out['body'])['images']
+  assert len(srcs) == len(want) == 8
+  for src, png in zip(srcs, want):
+    got = np.asarray(Image.open(io.BytesIO(base64.b64decode(
+        src.split(',', 1)[1]))).convert('L'), np.int32)
+    assert np.abs(got - _pixels(png).astype(np.int32)).max() <= 1
