@@ -589,3 +589,43 @@ def test_static_page_runs_the_model_in_the_browser(tmp_path, cgan_run):
     got = np.asarray(Image.open(io.BytesIO(base64.b64decode(
         src.split(',', 1)[1]))).convert('L'), np.int32)
     assert np.abs(got - _pixels(png).astype(np.int32)).max() <= 1
+
+
+def test_course_config_trains_exports_and_serves_100x100(tmp_path):
+  """configs/course.py: the DCGAN at 100x100 RGB on a folder (grey images
+  read as RGB), through training, export and the page's server."""
+  from jaxgan import serve  # pylint: disable=g-import-not-at-top
+  folder = tmp_path / 'cars'
+  folder.mkdir()
+  rng = np.random.default_rng(0)
+  for i in range(8):
+    Image.fromarray(rng.integers(0, 256, (112, 92), np.uint8)).save(
+        folder / f'{i}.png')
+  config = cli.load_config_file(os.path.join(ROOT, 'configs', 'course.py'))
+  assert config.data.data_dir == 'data/cifar10/train/automobile'
+  config.data.data_dir = str(folder)
+  config.model.g_features = config.model.d_features = 4
+  config.train.batch_size = 4
+  config.train.num_steps = 1
+  config.sample_every = 0
+  train.train_and_evaluate(config, tmp_path / 'run', ONE)
+  card = export.export(str(tmp_path / 'run'), str(tmp_path / 'model'),
+                       batch=2, ema=True)
+  assert card['output']['shape'] == [2, 100, 100, 3]
+  out = handler.handler({'seed': 0, 'count': 2}, None,
+                        str(tmp_path / 'model'))
+  images = [_pixels(png) for png in json.loads(out['body'])['images']]
+  assert [image.shape for image in images] == [(100, 100, 3)] * 2
+  server = serve.make_server(str(tmp_path / 'model'), port=0)
+  threading.Thread(target=server.serve_forever, daemon=True).start()
+  try:
+    with urllib.request.urlopen(
+        f'http://127.0.0.1:{server.server_address[1]}/card.json',
+        timeout=60) as response:
+      assert json.loads(response.read())['output']['shape'][1:] == [
+          100, 100, 3]
+  finally:
+    server.shutdown()
+  with pytest.raises(ValueError, match='one of'):
+    cli.load_config_file(os.path.join(ROOT, 'configs', 'course.py') +
+                         ':trucks')
