@@ -102,49 +102,55 @@ def cgan_run(tmp_path_factory, tfds_dir):
 
 
 def test_conditional_gan_exports_as_sample_draws(tmp_path, cgan_run):
-  shutil.copytree(cgan_run, tmp_path / 'run')
-  card, model = exported(tmp_path, tmp_path / 'run', batch=4, ema=True)
+  card, model = exported(tmp_path, cgan_run, batch=4, ema=True)
   assert card['num_classes'] == 10 and card['latent_dim'] == 100
   assert [i['name'] for i in card['inputs']] == ['z', 'labels']
   assert card['output']['shape'] == [4, 28, 28, 1]
   z = np.random.default_rng(1).standard_normal((4, 100)).astype(np.float32)
   labels = np.array([0, 3, 7, 9], np.int32)
-  want = sample.load(str(tmp_path / 'run'))(z, labels, ema=True)
+  want = sample.load(str(cgan_run))(z, labels, ema=True)
   got = run_without_jax(tmp_path, model, {'z': z, 'labels': labels})
   np.testing.assert_allclose(got, want, atol=1e-4)
   # A near-initial generator's outputs are small (~1e-2): relative too.
   assert np.abs(got - want).max() < 1e-3 * np.abs(want).max()
   # The card's checksum is of the weights: the EMA's differ from G's.
-  plain, _ = exported(tmp_path / 'plain', tmp_path / 'run', batch=4)
+  plain, _ = exported(tmp_path / 'plain', cgan_run, batch=4)
   assert plain['weights_sha256'] != card['weights_sha256']
   assert card['config']['model']['latent_dim'] == 100
   # StableHLO: jax.export's serialization, the same outputs.
-  card, path = exported(tmp_path / 'hlo', tmp_path / 'run', batch=4,
+  card, path = exported(tmp_path / 'hlo', cgan_run, batch=4,
                         ema=True, fmt='stablehlo')
   with open(path, 'rb') as f:
     restored = jax.export.deserialize(bytearray(f.read()))
   np.testing.assert_allclose(restored.call(z, labels), want, atol=1e-5)
 
 
-def test_pix2pix_and_the_context_encoder_export_as_translate_applies(
-    tmp_path):
-  paired_test.write_aligned(tmp_path / 'p2p' / 'train', n=8)
+@pytest.fixture(scope='module')
+def pix2pix_run(tmp_path_factory):
+  """pix2pix (configs/pix2pix.py:aligned at width 8) after a step."""
+  root = tmp_path_factory.mktemp('pix2pix')
+  paired_test.write_aligned(root / 'p2p' / 'train', n=8)
   config = paired_test.tiny(paired_test.pix2pix.get_config('aligned'),
-                            tmp_path / 'p2p')
+                            root / 'p2p')
   config.model.g_features = 8
   config.train.batch_size = 4
   config.train.num_steps = 1
   config.eval_every = 0
-  train.train_and_evaluate(config, tmp_path / 'p2p_run', ONE)
-  card, model = exported(tmp_path, tmp_path / 'p2p_run', batch=2)
+  train.train_and_evaluate(config, root / 'run', ONE)
+  return root / 'run'
+
+
+def test_pix2pix_and_the_context_encoder_export_as_translate_applies(
+    tmp_path, pix2pix_run):
+  card, model = exported(tmp_path, pix2pix_run, batch=2)
   assert card['family'] == 'paired' and card['direction'] == 'AtoB'
   source = np.random.default_rng(2).uniform(
       -1, 1, card['inputs'][0]['shape']).astype(np.float32)
-  want = translate.load(str(tmp_path / 'p2p_run'))(source)
+  want = translate.load(str(pix2pix_run))(source)
   got = run_without_jax(tmp_path, model, {'source': source})
   np.testing.assert_allclose(got, want, atol=1e-4)
   with pytest.raises(errors.ConfigError, match='no EMA'):
-    export.export(str(tmp_path / 'p2p_run'), str(tmp_path / 'x'), ema=True)
+    export.export(str(pix2pix_run), str(tmp_path / 'x'), ema=True)
 
   # Inpainting: the masked source and its holes in, the completion out.
   inpainting_test.write_quadrants(tmp_path / 'ce' / 'train', 16, 0)
@@ -312,16 +318,9 @@ def test_handler_draws_as_sample_in_process_and_over_http(tmp_path,
     server.shutdown()
 
 
-def test_handler_translates_an_uploaded_image_and_refuses_others(tmp_path):
-  paired_test.write_aligned(tmp_path / 'p2p' / 'train', n=8)
-  config = paired_test.tiny(paired_test.pix2pix.get_config('aligned'),
-                            tmp_path / 'p2p')
-  config.model.g_features = 8
-  config.train.batch_size = 4
-  config.train.num_steps = 1
-  config.eval_every = 0
-  train.train_and_evaluate(config, tmp_path / 'run', ONE)
-  export.export(str(tmp_path / 'run'), str(tmp_path / 'model'), batch=1)
+def test_handler_translates_an_uploaded_image_and_refuses_others(
+    tmp_path, pix2pix_run):
+  export.export(str(pix2pix_run), str(tmp_path / 'model'), batch=1)
   rng = np.random.default_rng(6)
   photo = rng.integers(0, 256, (32, 32, 3), np.uint8)
   buffer = io.BytesIO()
@@ -330,7 +329,7 @@ def test_handler_translates_an_uploaded_image_and_refuses_others(tmp_path):
   out = handler.handler({'image': upload}, None, str(tmp_path / 'model'))
   assert out['statusCode'] == 200, out
   got = _pixels(json.loads(out['body'])['images'][0]).astype(float)
-  want = translate.load(str(tmp_path / 'run'))(photo[None])[0]
+  want = translate.load(str(pix2pix_run))(photo[None])[0]
   assert np.abs(got - np.clip(np.round((want + 1) * 127.5), 0, 255)).max() <= 1
   for request, message in (({'image': base64.b64encode(b'not an image')
                              .decode()}, 'not a base64 PNG or JPEG'),
