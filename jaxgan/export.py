@@ -7,10 +7,9 @@ r"""A run's generator as a portable artifact with its model card.
 writes OUT/model.onnx (or model.stablehlo, `jax.export`'s serialization)
 and OUT/card.json: the family, the inputs and output with their shapes,
 dtypes and ranges, the classes and latent size, the run's config and step,
-and the SHA-256 of the weights. Every family with an image generator
-exports (noise -> image: gan, progressive; image -> image: paired,
-unpaired, one direction per artifact); the function is the one
-`python -m jaxgan.sample` and `python -m jaxgan.translate` apply
+and the SHA-256 of the weights. Whatever the run's family, its
+`Family.servable` gives the function (noise -> image or image -> image)
+that `python -m jaxgan.sample` or `python -m jaxgan.translate` applies
 (`Family.servable`), at a fixed batch of --batch (the artifact's shapes are
 static: a server or page calls it once per --batch inputs).
 

@@ -549,11 +549,7 @@ class GAN(base.Family):
     """G(z[, labels]) of the run, as `python -m jaxgan.sample` draws."""
     del direction
     from jaxgan import sample  # pylint: disable=g-import-not-at-top
-    generator = sample.load(workdir, step, best)
-    generator.apply(np.zeros((1, generator.config.model.latent_dim),
-                             np.float32),
-                    np.zeros((1,), np.int32) if generator.num_classes
-                    else None, ema)  # --ema without an EMA: refused now.
+    generator = sample.load(workdir, step, best)  # apply refuses a missing EMA.
     latent = generator.config.model.latent_dim
     inputs = [{'name': 'z', 'shape': [latent], 'dtype': 'float32',
                'range': 'standard normal'}]

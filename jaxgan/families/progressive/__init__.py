@@ -206,6 +206,12 @@ class Progressive(base.Family):
     return self.generator.apply({'params': g_params}, z, phase.level,
                                 alpha if phase.fading else None)
 
+  def generate_full(self, g_params, z, phase: schedules.Phase, alpha):
+    """`generate` upsampled by nearest neighbour to the data's side."""
+    out = self.generate(g_params, z, phase, alpha)
+    factor = 4 * 2**self.levels // phase.resolution
+    return progan.upscale2d(out, factor) if factor > 1 else out
+
   def discriminate(self, d_params, images, phase: schedules.Phase, alpha):
     return self.discriminator.apply({'params': d_params}, images, phase.level,
                                     alpha if phase.fading else None)[:, 0]
@@ -309,14 +315,12 @@ class Progressive(base.Family):
     starts = jnp.asarray([p.start for p in self.phases])
     index = jnp.clip(jnp.searchsorted(starts, state.step, side='right') - 1,
                      0, len(self.phases) - 1)
-    full = 4 * 2**self.levels
 
     def branch(phase):
       def run(z, step):
-        out = self.generate(params, z, phase,
-                            jnp.clip(schedules.alpha(phase, step), 0.0, 1.0))
-        factor = full // phase.resolution
-        return progan.upscale2d(out, factor) if factor > 1 else out
+        return self.generate_full(
+            params, z, phase, jnp.clip(schedules.alpha(phase, step), 0.0,
+                                       1.0))
       return run
 
     return jax.lax.switch(index, [branch(p) for p in self.phases],
@@ -334,11 +338,9 @@ class Progressive(base.Family):
     params = run.raw['ema_params' if ema else 'g_params']
     phase = family.phase(run.step)
     alpha = float(np.clip(schedules.alpha(phase, run.step), 0.0, 1.0))
-    factor = 4 * 2**family.levels // phase.resolution
 
     def fn(z):
-      out = family.generate(params, z, phase, alpha)
-      return progan.upscale2d(out, factor) if factor > 1 else out
+      return family.generate_full(params, z, phase, alpha)
 
     latent = run.config.model.latent_dim
     return base.Servable(
