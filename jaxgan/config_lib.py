@@ -9,6 +9,7 @@ from ml_collections import config_dict
 
 from jaxgan import errors
 from jaxgan import families
+from jaxgan import health
 
 
 def optimizer(name: str, **kwargs) -> ml_collections.ConfigDict:
@@ -64,6 +65,8 @@ def default_config(family: str = families.DEFAULT
   config.eval = ml_collections.ConfigDict()
   config.keep_checkpoints = 3
   config.init_from = ''
+  # Training-health warnings at log steps (jaxgan/health.py).
+  health.add_config(config)
   families.get(family).add_config(config)
   return config
 
@@ -235,7 +238,7 @@ def validate_values(config: ml_collections.ConfigDict):
   at_least = {'train.batch_size': 1, 'train.num_steps': 0, 'num_samples': 1,
               'log_every': 1, 'sample_every': 0, 'checkpoint_every': 0,
               'eval_every': 0, 'keep_checkpoints': 1,
-              'train.steps_per_dispatch': 1}
+              'train.steps_per_dispatch': 1, 'health.patience_steps': 0}
   if 'ema_decay' in config.train:
     at_least['train.ema_decay'] = 0
   for name, low in at_least.items():

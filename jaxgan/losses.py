@@ -9,6 +9,7 @@ The train step looks losses up by name in `GAN_LOSSES` and penalties in
 `PENALTIES`; adding a loss is adding a function and a registry entry.
 """
 
+import functools
 from typing import Callable, NamedTuple
 
 import jax
@@ -220,6 +221,37 @@ def clip_weights(params, clip: float):
   return jax.tree.map(lambda p: jnp.clip(p, -clip, clip), params)
 
 
+# --- Discriminator accuracy (a training-health signal) -----------------------
+
+
+def threshold_accuracy(real_scores: Array, fake_scores: Array,
+                       threshold: float = 0.0) -> tuple[Array, Array]:
+  """(share of real scored above `threshold`, share of fake at or below it):
+  how often D tells the two apart, for losses whose targets sit on either
+  side of a fixed score (BCE and hinge: 0; least squares' 1 and 0: 0.5)."""
+  real, fake = _flat(real_scores), _flat(fake_scores)
+  return (jnp.mean((real > threshold).astype(jnp.float32)),
+          jnp.mean((fake <= threshold).astype(jnp.float32)))
+
+
+def midpoint_accuracy(real_scores: Array,
+                      fake_scores: Array) -> tuple[Array, Array]:
+  """threshold_accuracy at the midpoint of the two batches' mean scores,
+  for critics whose scores have no fixed scale (Wasserstein)."""
+  real, fake = _flat(real_scores), _flat(fake_scores)
+  return threshold_accuracy(real, fake, 0.5 * (jnp.mean(real) +
+                                               jnp.mean(fake)))
+
+
+def relativistic_accuracy(real_scores: Array,
+                          fake_scores: Array) -> tuple[Array, Array]:
+  """RaGAN's decision: a real x is called real when C(x) > E[C(fake)], a
+  fake when C(x) < E[C(real)] (Jolicoeur-Martineau 2018, sec. 4.2)."""
+  real, fake = _flat(real_scores), _flat(fake_scores)
+  return (jnp.mean((real > jnp.mean(fake)).astype(jnp.float32)),
+          jnp.mean((fake < jnp.mean(real)).astype(jnp.float32)))
+
+
 # --- Registries used by the train step ---------------------------------------
 
 
@@ -231,6 +263,8 @@ class GANLoss(NamedTuple):
   outputs_logits: bool
   # The generator loss also takes the real logits: generator(fake, real).
   relativistic: bool = False
+  # (real scores, fake scores) -> (accuracy on real, accuracy on fake).
+  accuracy: Callable[..., tuple[Array, Array]] = threshold_accuracy
 
 
 GAN_LOSSES = {
@@ -239,13 +273,16 @@ GAN_LOSSES = {
     'non_saturating': GANLoss(minimax_discriminator_loss,
                               non_saturating_generator_loss, True),
     'wasserstein': GANLoss(wasserstein_critic_loss, wasserstein_generator_loss,
-                           False),
+                           False, accuracy=midpoint_accuracy),
     'hinge': GANLoss(hinge_discriminator_loss, hinge_generator_loss, False),
     'least_squares': GANLoss(least_squares_discriminator_loss,
-                             least_squares_generator_loss, False),
+                             least_squares_generator_loss, False,
+                             accuracy=functools.partial(threshold_accuracy,
+                                                        threshold=0.5)),
     'relativistic_average': GANLoss(
         relativistic_average_discriminator_loss,
-        relativistic_average_generator_loss, True, relativistic=True),
+        relativistic_average_generator_loss, True, relativistic=True,
+        accuracy=relativistic_accuracy),
 }
 
 # Penalties added to the critic loss, each weighted by config.loss.penalty_weight.

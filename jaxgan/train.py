@@ -26,6 +26,7 @@ from jaxgan import checkpoints
 from jaxgan import config_lib
 from jaxgan import errors
 from jaxgan import families
+from jaxgan import health
 from jaxgan import networks
 from jaxgan import workdir as workdirs
 from jaxgan import writers
@@ -396,6 +397,7 @@ def _train(config, workdir, data, trainer, ckpt, state):
   sample_inputs = family.sample_inputs(data, config.num_samples)
   batches = family.batches(data, start_step)
   progress = writers.Progress(start_step, num_steps, enabled=first_process)
+  monitor = health.HealthMonitor(config.health, family.health_advice)
   saved_step = start_step
   evaluator = best = None
   if config.eval_every:
@@ -477,6 +479,9 @@ def _train(config, workdir, data, trainer, ckpt, state):
           if log:
             writer.write_scalars(step, host_metrics)
             progress.set_metrics(host_metrics)
+            for name, message in monitor.update(step, host_metrics):
+              logging.warning('%s', message)
+              writer.write_warning(step, name, message)
         if due(config.sample_every) or last:
           outputs = trainer.predict(state, sample_inputs)
           if first_process:

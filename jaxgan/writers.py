@@ -194,10 +194,7 @@ class MetricWriter:
       (self.workdir / 'config.json').write_text(
           config.to_json_best_effort(indent=2, sort_keys=True))
 
-  def write_scalars(self, step: int, scalars: dict[str, float]):
-    if not self.enabled:
-      return
-    record = {'step': step, 'time': time.time(), **scalars}
+  def _append(self, record: dict):
     line = json.dumps(record) + '\n'
     if self._lines is None:
       with open(self._jsonl_path, 'a') as f:
@@ -205,9 +202,21 @@ class MetricWriter:
     else:
       self._lines.append(line)
       self._jsonl_path.write_text(''.join(self._lines))
+
+  def write_scalars(self, step: int, scalars: dict[str, float]):
+    if not self.enabled:
+      return
+    self._append({'step': step, 'time': time.time(), **scalars})
     for name, value in scalars.items():
       self._tb.add_scalar(name, value, step)
     self._tb.flush()
+
+  def write_warning(self, step: int, name: str, message: str):
+    """A {"step", "time", "warning", "message"} record in metrics.jsonl
+    (training health, jaxgan/health.py)."""
+    if self.enabled:
+      self._append({'step': step, 'time': time.time(), 'warning': name,
+                    'message': message})
 
   def write_json(self, name: str, value):
     if self.enabled:

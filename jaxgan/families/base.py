@@ -71,6 +71,9 @@ class Family(abc.ABC):
   data_order_keys: ClassVar[tuple[str, ...]] = ('train.batch_size',)
   # State fields that `config.init_from` carries into a new run.
   weights: ClassVar[tuple[str, ...]] = ()
+  # What a training-health warning suggests, in this family's config keys
+  # (jaxgan/health.py; the defaults there for warnings not named).
+  health_advice: ClassVar[dict[str, str]] = {}
 
   @classmethod
   @abc.abstractmethod

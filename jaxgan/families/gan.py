@@ -23,6 +23,7 @@ import optax
 
 from jaxgan import config_lib
 from jaxgan import errors
+from jaxgan import health
 from jaxgan import input_pipeline
 from jaxgan import losses
 from jaxgan import networks
@@ -141,6 +142,20 @@ class GAN(base.Family):
   parallelisms = ('jit', 'pmap')
   data_order_keys = ('train.batch_size', 'train.n_critic')
   weights = ('g_params', 'g_state', 'd_params', 'd_state', 'ema_params')
+  health_advice = {
+      'discriminator_wins':
+          'label smoothing (loss.label_smoothing=0.1), instance noise '
+          '(train.instance_noise=0.1), a penalty (loss.penalty=r1), or a '
+          'smaller train.d_optimizer.learning_rate',
+      'vanishing_generator_gradient':
+          'loss.name=non_saturating (the minimax loss saturates when D '
+          'wins), loss.name=wasserstein with loss.penalty=gradient_penalty, '
+          'or a smaller train.d_optimizer.learning_rate',
+      'mode_collapse':
+          'model.minibatch_std=4, PacGAN (model.pack=2), unrolling '
+          '(train.unroll_steps=5), or WGAN-GP (loss.name=wasserstein, '
+          'loss.penalty=gradient_penalty); see the mode-collapse lab',
+  }
 
   def __init__(self, config, sample_shape, axis_name=None,
                batch_sharding=None):
@@ -167,6 +182,7 @@ class GAN(base.Family):
       self.d_loss_fn = functools.partial(
           gan_loss.discriminator, label_smoothing=config.loss.label_smoothing)
     self.g_loss_fn = gan_loss.generator
+    self.d_accuracy = gan_loss.accuracy
     self.num_classes = num_classes(config)
     # cGAN and projection discriminators see the class; ACGAN's predicts it.
     self.d_sees_labels = bool(self.discriminator.num_classes)
@@ -325,6 +341,8 @@ class GAN(base.Family):
     loss = self.d_loss_fn(real_scores, fake_scores)
     metrics = {'d_loss': loss, 'd_real': jnp.mean(real_scores),
                'd_fake': jnp.mean(fake_scores)}
+    metrics['d_real_acc'], metrics['d_fake_acc'] = self.d_accuracy(
+        real_scores, fake_scores)
     if real_heads:
       # ACGAN: D classifies real and fake (Odena et al. 2017, eq. 2);
       # InfoGAN: Q recovers the codes of fakes (Chen et al. 2016, eq. 5).
@@ -475,7 +493,8 @@ class GAN(base.Family):
     ema_params = (optax.incremental_update(g_params, state.ema_params,
                                            1.0 - decay)
                   if decay > 0 else g_params)
-    metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads))
+    metrics.update(g_loss=g_loss, g_grad_norm=optax.tree.norm(g_grads),
+                   diversity=health.diversity_ratio(fake, last_real))
     if config.train.instance_noise:
       metrics['instance_noise'] = noise_std
     metrics.update({f'g_{k}': v for k, v in g_head_metrics.items()})

@@ -53,6 +53,7 @@ from jaxgan.families.paired import inpainting
 from jaxgan.families.paired import sr_data
 from jaxgan import imresize
 from jaxgan import input_pipeline
+from jaxgan import health
 from jaxgan import losses
 from jaxgan import networks
 from jaxgan.networks import resnet_generator
@@ -398,6 +399,7 @@ class Paired(base.Family):
                                     schedule=schedule)
     gan_loss = losses.GAN_LOSSES[config.loss.name]
     self.d_loss_fn, self.g_loss_fn = gan_loss.discriminator, gan_loss.generator
+    self.d_accuracy = gan_loss.accuracy
     self.relativistic = gan_loss.relativistic
     self.task = TASKS[config.data.name]
     self.vgg = None
@@ -482,15 +484,18 @@ class Paired(base.Family):
             params, d_state1, source, jax.lax.stop_gradient(d_view(fake)))
         loss = loss_config.d_loss_scale * self.d_loss_fn(real_logits,
                                                          fake_logits)
-        return loss, (d_state2, jnp.mean(real_logits), jnp.mean(fake_logits))
+        real_acc, fake_acc = self.d_accuracy(real_logits, fake_logits)
+        return loss, (d_state2, {
+            'd_real': jnp.mean(real_logits), 'd_fake': jnp.mean(fake_logits),
+            'd_real_acc': real_acc, 'd_fake_acc': fake_acc})
 
-      (loss, (d_state, d_real, d_fake)), d_grads = jax.value_and_grad(
+      (loss, (d_state, d_metrics)), d_grads = jax.value_and_grad(
           d_loss, has_aux=True)(state.d_params)
       updates, d_opt_state = self.d_tx.update(d_grads, state.d_opt_state,
                                               state.d_params)
       d_params = optax.apply_updates(state.d_params, updates)
-      metrics.update(d_loss=loss, d_real=d_real, d_fake=d_fake,
-                     d_grad_norm=optax.tree.norm(d_grads))
+      metrics.update(d_loss=loss, d_grad_norm=optax.tree.norm(d_grads),
+                     **d_metrics)
 
     def g_loss(fake):
       l1 = weighted_mean(jnp.abs(real - fake))
@@ -526,6 +531,7 @@ class Paired(base.Family):
                                             state.g_params)
     g_params = optax.apply_updates(state.g_params, updates)
     metrics.update(g_loss=g_total, g_grad_norm=optax.tree.norm(g_grads),
+                   diversity=health.diversity_ratio(fake, real),
                    **g_metrics)
     metrics['finite'] = jnp.all(jnp.stack(
         [jnp.all(jnp.isfinite(v)) for v in metrics.values()]))

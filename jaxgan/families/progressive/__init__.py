@@ -39,6 +39,7 @@ import optax
 
 from jaxgan import errors
 from jaxgan import input_pipeline
+from jaxgan import health
 from jaxgan import losses
 from jaxgan import networks
 from jaxgan import writers
@@ -258,10 +259,12 @@ class Progressive(base.Family):
                                    jax.random.uniform(k_eps, (b,)))
       drift = losses.drift_penalty(real_scores)
       total = wasserstein + lc.gp_weight * gp + lc.drift_weight * drift
+      real_acc, fake_acc = losses.midpoint_accuracy(real_scores, fake_scores)
       return total, {'d_loss': total, 'd_wasserstein': wasserstein,
                      'penalty': gp, 'drift': drift,
                      'd_real': jnp.mean(real_scores),
-                     'd_fake': jnp.mean(fake_scores)}
+                     'd_fake': jnp.mean(fake_scores),
+                     'd_real_acc': real_acc, 'd_fake_acc': fake_acc}
 
     d_grads, metrics = jax.grad(d_loss, has_aux=True)(state.d_params)
     updates, d_opt = self.d_tx.update(d_grads, d_opt, state.d_params)
@@ -281,7 +284,8 @@ class Progressive(base.Family):
                   if decay > 0 else g_params)
     metrics.update(g_loss=g_value, alpha=alpha,
                    d_grad_norm=optax.tree.norm(d_grads),
-                   g_grad_norm=optax.tree.norm(g_grads))
+                   g_grad_norm=optax.tree.norm(g_grads),
+                   diversity=health.diversity_ratio(fakes, reals))
     metrics['finite'] = jnp.all(jnp.stack(
         [jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
     return ProgressiveState(

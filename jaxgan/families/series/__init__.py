@@ -249,7 +249,8 @@ class Series(base.Family):
       scores = self.apply(critic, params, jnp.concatenate([real, fake]),
                           k_scores)
       wasserstein = -jnp.mean(scores[:b]) + jnp.mean(scores[b:])
-      return wasserstein + lc.gp_weight * gp, (wasserstein, gp)
+      accuracy = losses.midpoint_accuracy(scores[:b], scores[b:])
+      return wasserstein + lc.gp_weight * gp, (wasserstein, gp, accuracy)
 
     # E and G do not change during the critic steps, so the fakes of all
     # n_critic steps come from one pass of each over n_critic x B examples
@@ -269,7 +270,7 @@ class Series(base.Family):
       out = {}
       for critic, real, fake, kk in (('critic_x', x, fake_x, k_x),
                                      ('critic_z', z, fake_z, k_zz)):
-        (total, (w, gp)), grads = jax.value_and_grad(
+        (total, (w, gp, accuracy)), grads = jax.value_and_grad(
             critic_loss, argnums=1, has_aux=True)(
                 critic, params[critic], jax.lax.stop_gradient(real),
                 jax.lax.stop_gradient(fake), kk)
@@ -279,7 +280,8 @@ class Series(base.Family):
         opts = {**opts, critic: opt}
         tag = critic[-1]
         out.update({f'c{tag}_loss': total, f'c{tag}_wasserstein': w,
-                    f'c{tag}_gp': gp})
+                    f'c{tag}_gp': gp, f'c{tag}_real_acc': accuracy[0],
+                    f'c{tag}_fake_acc': accuracy[1]})
       return params, opts, out
 
     # Unrolled: XLA:CPU ran these steps inside a while loop (lax.scan)
@@ -315,6 +317,9 @@ class Series(base.Family):
     metrics = {k: jnp.mean(v) for k, v in c_metrics.items()}
     metrics.update(eg_loss=eg_total, eg_cx=adv_x, eg_cz=adv_z, eg_mse=mse,
                    eg_grad_norm=optax.tree.norm(grads))
+    # The training-health signal (jaxgan/health.py): the window critic's.
+    metrics['d_real_acc'] = metrics['cx_real_acc']
+    metrics['d_fake_acc'] = metrics['cx_fake_acc']
     metrics['finite'] = jnp.all(jnp.stack(
         [jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
     return SeriesState(step=state.step + 1, params=params, eg_opt_state=eg_opt,

@@ -36,6 +36,7 @@ import optax
 
 from jaxgan import errors
 from jaxgan import input_pipeline
+from jaxgan import health
 from jaxgan import losses
 from jaxgan import networks
 from jaxgan import writers
@@ -201,6 +202,7 @@ class Unpaired(base.Family):
                                     schedule=schedule)
     gan_loss = losses.GAN_LOSSES[config.loss.name]
     self.d_loss_fn, self.g_loss_fn = gan_loss.discriminator, gan_loss.generator
+    self.d_accuracy = gan_loss.accuracy
 
   # --- Networks ----------------------------------------------------------
 
@@ -301,6 +303,9 @@ class Unpaired(base.Family):
                                               pooled[domain])
         out[f'd_{name[-1]}'] = lc.d_loss_scale * self.d_loss_fn(
             real_logits, fake_logits)
+        (out[f'd_{name[-1]}_real_acc'],
+         out[f'd_{name[-1]}_fake_acc']) = self.d_accuracy(real_logits,
+                                                         fake_logits)
         total = total + out[f'd_{name[-1]}']
       return total, (out, d_st)
 
@@ -314,6 +319,12 @@ class Unpaired(base.Family):
                'd_grad_norm': optax.tree.norm(d_grads),
                **{f'g_{k}': v for k, v in g_metrics.items()},
                **d_metrics}
+    # The training-health signals (jaxgan/health.py), over both directions.
+    for side in ('real', 'fake'):
+      metrics[f'd_{side}_acc'] = 0.5 * (metrics[f'd_A_{side}_acc'] +
+                                        metrics[f'd_B_{side}_acc'])
+    metrics['diversity'] = 0.5 * sum(
+        health.diversity_ratio(fake[d], real[d]) for d in ('A', 'B'))
     metrics['finite'] = jnp.all(jnp.stack(
         [jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
     return UnpairedState(
