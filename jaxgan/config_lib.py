@@ -128,6 +128,10 @@ def add_gan_config(config: ml_collections.ConfigDict):
   # features' standard deviation over groups of this many examples enters the
   # discriminator's last layer (ProGAN uses 4); 0: off.
   config.model.minibatch_std = 0
+  # Spectral normalisation (Miyato et al. 2018) of every conv, dense and
+  # embedding weight of the discriminator: one power iteration per forward
+  # pass, its vectors in the discriminator's state (networks/spectral_norm.py).
+  config.model.spectral_norm = False
 
   # minimax | non_saturating | wasserstein | hinge | least_squares
   config.loss.name = 'non_saturating'

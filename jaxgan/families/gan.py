@@ -30,6 +30,7 @@ from jaxgan import networks
 from jaxgan import writers
 from jaxgan.families import base
 from jaxgan.networks import layers
+from jaxgan.networks import spectral_norm
 
 
 @flax.struct.dataclass
@@ -259,6 +260,12 @@ class GAN(base.Family):
     examples; `packed`: x is packed already. `penalty`: the pass a gradient
     penalty differentiates twice (see `penalty_discriminator`).
     """
+    d_state = dict(d_state)
+    spectral = d_state.pop('spectral', None)
+    if spectral is not None:
+      # Spectral normalisation: one power iteration per forward pass, as
+      # PyTorch's spectral_norm in training mode (networks/spectral_norm.py).
+      d_params, spectral, _ = spectral_norm.normalize(d_params, spectral)
     variables = {'params': d_params, **d_state}
     labels = labels if self.d_sees_labels else None
     if not packed:
@@ -267,8 +274,11 @@ class GAN(base.Family):
     if d_state:
       out, d_state = module.apply(variables, x, labels, train=True,
                                   mutable=['batch_stats'])
+      d_state = dict(d_state)
     else:
       out = module.apply(variables, x, labels, train=True)
+    if spectral is not None:
+      d_state['spectral'] = spectral
     scores, heads = out if isinstance(out, tuple) else (out, {})
     return scores, heads, d_state
 
@@ -308,6 +318,9 @@ class GAN(base.Family):
         d_key, x, labels if self.d_sees_labels else None, train=False)
     g_state, d_state = dict(g_vars), dict(d_vars)
     g_params, d_params = g_state.pop('params'), d_state.pop('params')
+    if self.config.model.spectral_norm:
+      d_state['spectral'] = spectral_norm.init_state(
+          d_params, jax.random.fold_in(d_key, 1))
     return GANState(
         step=jnp.zeros((), jnp.int32),
         g_params=g_params, g_state=g_state,
