@@ -7,6 +7,7 @@ fields; `set_dataset` applies the `:arg` of `--config=configs/X.py:arg`.
 import ml_collections
 from ml_collections import config_dict
 
+from jaxgan import diffaugment
 from jaxgan import errors
 from jaxgan import families
 from jaxgan import health
@@ -164,6 +165,10 @@ def add_gan_config(config: ml_collections.ConfigDict):
   # linearly to 0 at step `instance_noise_steps` (0: never annealed).
   config.train.instance_noise = 0.0
   config.train.instance_noise_steps = 0
+  # DiffAugment (Zhao et al. 2020): ops applied to real and fake images
+  # wherever the discriminator sees them, e.g. 'color,translation,cutout'
+  # (jaxgan/diffaugment.py); '': off.
+  diffaugment.add_config(config)
 
   # inception | classifier | auto (the domain classifier for MNIST and
   # Fashion-MNIST, Inception otherwise).

@@ -22,6 +22,7 @@ import numpy as np
 import optax
 
 from jaxgan import config_lib
+from jaxgan import diffaugment
 from jaxgan import errors
 from jaxgan import health
 from jaxgan import input_pipeline
@@ -177,6 +178,11 @@ class GAN(base.Family):
     self.d_tx_unrolled = base.make_optimizer(config.train.d_optimizer,
                                         differentiable=True)
     self.pack = config.model.pack
+    self.augment_ops = diffaugment.ops_from_config(config)
+    if self.augment_ops and len(self.sample_shape) != 3:
+      raise errors.ConfigError(
+          f'config.train.diffaugment={config.train.diffaugment!r} transforms '
+          f'images, but this data is {self.sample_shape}: set it to "".')
     gan_loss = losses.GAN_LOSSES[config.loss.name]
     self.d_loss_fn = gan_loss.discriminator
     if gan_loss.outputs_logits:
@@ -337,6 +343,11 @@ class GAN(base.Family):
       return x
     return x + noise_std * self._draw(key, jax.random.normal, x.shape[1:])
 
+  def augment(self, x, key):
+    """DiffAugment's ops on x (x itself when config.train.diffaugment is
+    '')."""
+    return diffaugment.augment(x, key, self.augment_ops)
+
   def critic_loss(self, d_params, d_state, real, real_labels, fake,
                   fake_latent, key, noise_std=0.0):
     """Critic loss with penalty and heads -> (loss, (new d_state, metrics)).
@@ -346,6 +357,8 @@ class GAN(base.Family):
     """
     real = self.add_instance_noise(real, noise_std, jax.random.fold_in(key, 1))
     fake = self.add_instance_noise(fake, noise_std, jax.random.fold_in(key, 2))
+    real = self.augment(real, jax.random.fold_in(key, 4))
+    fake = self.augment(fake, jax.random.fold_in(key, 5))
     fake_labels = fake_latent.get('labels')
     real_scores, real_heads, d_state = self.discriminate(
         d_params, d_state, real, real_labels)
@@ -485,7 +498,8 @@ class GAN(base.Family):
       params, critic_state = d_params, d_state
       if config.train.unroll_steps:
         params, critic_state = unrolled_critic(fake)
-      seen = self.add_instance_noise(fake, noise_std, g_key)
+      seen = self.augment(self.add_instance_noise(fake, noise_std, g_key),
+                          jax.random.fold_in(g_key, 5))
       scores, heads, new_d_state = self.discriminate(params, critic_state,
                                                      seen, fake_labels)
       if config.train.unroll_steps:

@@ -46,14 +46,15 @@ import ml_collections
 import numpy as np
 import optax
 
+from jaxgan import diffaugment
 from jaxgan import errors
 from jaxgan.families import base
 from jaxgan.families.paired import data as paired_data
 from jaxgan.families.paired import inpainting
 from jaxgan.families.paired import sr_data
+from jaxgan import health
 from jaxgan import imresize
 from jaxgan import input_pipeline
-from jaxgan import health
 from jaxgan import losses
 from jaxgan import networks
 from jaxgan.networks import resnet_generator
@@ -250,6 +251,7 @@ def add_config(config: ml_collections.ConfigDict):
   config.loss.overlap_weight = 10.0
 
   train = config.train
+  diffaugment.add_config(config)
   train.batch_size = 1
   # 0: (n_epochs + n_epochs_decay) epochs of the training pairs.
   train.num_steps = 0
@@ -401,6 +403,7 @@ class Paired(base.Family):
     self.d_loss_fn, self.g_loss_fn = gan_loss.discriminator, gan_loss.generator
     self.d_accuracy = gan_loss.accuracy
     self.relativistic = gan_loss.relativistic
+    self.augment_ops = diffaugment.ops_from_config(config)
     self.task = TASKS[config.data.name]
     self.vgg = None
     if config.loss.vgg_weight:
@@ -419,8 +422,18 @@ class Paired(base.Family):
     return self.generator.apply(variables, source, train=train,
                                 rngs=rngs), g_state
 
-  def discriminate(self, d_params, d_state, source, image):
-    """Patch logits of D on (source, image) in training mode, flat."""
+  def discriminate(self, d_params, d_state, source, image, key=None):
+    """Patch logits of D on (source, image) in training mode, flat.
+
+    With DiffAugment (config.train.diffaugment) and a `key`, source and
+    image get the same transform first.
+    """
+    if self.augment_ops and key is not None:
+      if source.shape[:3] == image.shape[:3]:
+        source, image = diffaugment.augment_together((source, image), key,
+                                                     self.augment_ops)
+      else:  # An SR source is smaller: D judges the image alone.
+        image = diffaugment.augment(image, key, self.augment_ops)
     x = (jnp.concatenate([source, image], axis=-1)
          if self.config.model.d_conditional else image)
     variables = {'params': d_params, **d_state}
@@ -478,10 +491,11 @@ class Paired(base.Family):
     metrics = {}
     if adversarial:
       def d_loss(params):
-        real_logits, d_state1 = self.discriminate(params, state.d_state,
-                                                  source, real)
+        real_logits, d_state1 = self.discriminate(
+            params, state.d_state, source, real, jax.random.fold_in(key, 11))
         fake_logits, d_state2 = self.discriminate(
-            params, d_state1, source, jax.lax.stop_gradient(d_view(fake)))
+            params, d_state1, source, jax.lax.stop_gradient(d_view(fake)),
+            jax.random.fold_in(key, 12))
         loss = loss_config.d_loss_scale * self.d_loss_fn(real_logits,
                                                          fake_logits)
         real_acc, fake_acc = self.d_accuracy(real_logits, fake_logits)
@@ -512,11 +526,13 @@ class Paired(base.Family):
         out['g_vgg'] = content
       new_d_state = d_state
       if adversarial:
-        logits, new_d_state = self.discriminate(d_params, d_state, source,
-                                                d_view(fake))
+        logits, new_d_state = self.discriminate(
+            d_params, d_state, source, d_view(fake),
+            jax.random.fold_in(key, 13))
         if self.relativistic:  # ESRGAN: D's real logits, no gradient to D.
           real_logits, new_d_state = self.discriminate(
-              d_params, new_d_state, source, real)
+              d_params, new_d_state, source, real,
+              jax.random.fold_in(key, 14))
           gan = self.g_loss_fn(logits, jax.lax.stop_gradient(real_logits))
         else:
           gan = self.g_loss_fn(logits)

@@ -37,9 +37,10 @@ import ml_collections
 import numpy as np
 import optax
 
+from jaxgan import diffaugment
 from jaxgan import errors
-from jaxgan import input_pipeline
 from jaxgan import health
+from jaxgan import input_pipeline
 from jaxgan import losses
 from jaxgan import networks
 from jaxgan import writers
@@ -83,6 +84,7 @@ def add_config(config: ml_collections.ConfigDict):
   loss.drift_weight = 0.001
 
   t = config.train
+  diffaugment.add_config(config)
   t.batch_size = 16  # Levels without an entry in batch_sizes.
   # Per level, 4x4 first (the last entry for the levels beyond): the
   # code's one-GPU preset {4: 128, 8: 128, 16: 128, 32: 64, 64: 32, ...}.
@@ -168,6 +170,7 @@ class Progressive(base.Family):
     self.phases = make_phases(config, spec)
     self.g_tx = base.make_optimizer(config.train.g_optimizer)
     self.d_tx = base.make_optimizer(config.train.d_optimizer)
+    self.augment_ops = diffaugment.ops_from_config(config)
     if batch_sharding is not None:
       devices = batch_sharding.mesh.size
       uneven = sorted({p.batch_size for p in self.phases
@@ -250,6 +253,13 @@ class Progressive(base.Family):
 
     fakes = self.generate(state.g_params, self._noise(k_d, b), phase, alpha)
 
+    diversity = health.diversity_ratio(fakes, reals)
+    if self.augment_ops:  # DiffAugment: reals and fakes, fresh draws each.
+      reals = diffaugment.augment(reals, jax.random.fold_in(key, 11),
+                                  self.augment_ops)
+      fakes = diffaugment.augment(fakes, jax.random.fold_in(key, 12),
+                                  self.augment_ops)
+
     def d_loss(d_params):
       critic = lambda x: self.discriminate(d_params, x, phase, alpha)
       scores = critic(jnp.concatenate([reals, fakes]))
@@ -272,6 +282,9 @@ class Progressive(base.Family):
 
     def g_loss(g_params):
       fake = self.generate(g_params, self._noise(k_g, b), phase, alpha)
+      if self.augment_ops:
+        fake = diffaugment.augment(fake, jax.random.fold_in(key, 13),
+                                   self.augment_ops)
       return losses.wasserstein_generator_loss(
           self.discriminate(d_params, fake, phase, alpha))
 
@@ -285,7 +298,7 @@ class Progressive(base.Family):
     metrics.update(g_loss=g_value, alpha=alpha,
                    d_grad_norm=optax.tree.norm(d_grads),
                    g_grad_norm=optax.tree.norm(g_grads),
-                   diversity=health.diversity_ratio(fakes, reals))
+                   diversity=diversity)
     metrics['finite'] = jnp.all(jnp.stack(
         [jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
     return ProgressiveState(

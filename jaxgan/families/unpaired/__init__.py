@@ -34,9 +34,10 @@ import jax.numpy as jnp
 import ml_collections
 import optax
 
+from jaxgan import diffaugment
 from jaxgan import errors
-from jaxgan import input_pipeline
 from jaxgan import health
+from jaxgan import input_pipeline
 from jaxgan import losses
 from jaxgan import networks
 from jaxgan import writers
@@ -103,6 +104,7 @@ def add_config(config: ml_collections.ConfigDict):
   loss.lambda_identity = 0.5
 
   train = config.train
+  diffaugment.add_config(config)
   train.batch_size = 1
   train.num_steps = 0  # 0: (n_epochs + n_epochs_decay) epochs.
   train.n_epochs = 100
@@ -203,6 +205,7 @@ class Unpaired(base.Family):
     gan_loss = losses.GAN_LOSSES[config.loss.name]
     self.d_loss_fn, self.g_loss_fn = gan_loss.discriminator, gan_loss.generator
     self.d_accuracy = gan_loss.accuracy
+    self.augment_ops = diffaugment.ops_from_config(config)
 
   # --- Networks ----------------------------------------------------------
 
@@ -215,8 +218,11 @@ class Unpaired(base.Family):
       return y, {**g_state, name: dict(new)}
     return self.generator.apply(variables, x, train=train), g_state
 
-  def discriminate(self, name, d_params, d_state, x):
-    """D_A or D_B's patch logits of x (training mode), flat."""
+  def discriminate(self, name, d_params, d_state, x, key=None):
+    """D_A or D_B's patch logits of x (training mode), flat; with
+    DiffAugment and a `key`, of x transformed."""
+    if self.augment_ops and key is not None:
+      x = diffaugment.augment(x, key, self.augment_ops)
     variables = {'params': d_params[name], **d_state[name]}
     if d_state[name]:
       logits, new = self.discriminator.apply(variables, x, train=True,
@@ -253,6 +259,9 @@ class Unpaired(base.Family):
       real = {d: jax.lax.with_sharding_constraint(x, self.batch_sharding)
               for d, x in real.items()}
     lambdas = {'A': lc.lambda_a, 'B': lc.lambda_b}
+    key = jax.random.fold_in(jax.random.key(self.config.seed), state.step)
+    augment_key = lambda name, i: jax.random.fold_in(
+        key, 100 + 10 * i + (name == 'D_B'))
 
     def g_loss(g_params):
       st, out = state.g_state, {}
@@ -275,7 +284,7 @@ class Unpaired(base.Family):
       d_st = state.d_state
       for name, domain in D_DOMAINS.items():
         logits, d_st = self.discriminate(name, state.d_params, d_st,
-                                         fake[domain])
+                                         fake[domain], augment_key(name, 0))
         out[f'gan_{name[-1]}'] = lc.g_loss_scale * self.g_loss_fn(logits)
         total = total + out[f'gan_{name[-1]}']
       return total, (out, st, d_st, fake)
@@ -287,7 +296,6 @@ class Unpaired(base.Family):
     g_params = optax.apply_updates(state.g_params, updates)
 
     # The discriminators see fakes from the pools (the pre-update G's).
-    key = jax.random.fold_in(jax.random.key(self.config.seed), state.step)
     pools, pooled = {}, {}
     for i, domain in enumerate(('A', 'B')):
       pooled[domain], pools[domain] = image_pool.query(
@@ -298,9 +306,11 @@ class Unpaired(base.Family):
       d_st, out, total = d_state, {}, 0.0
       for name, domain in D_DOMAINS.items():
         real_logits, d_st = self.discriminate(name, d_params, d_st,
-                                              real[domain])
+                                              real[domain],
+                                              augment_key(name, 1))
         fake_logits, d_st = self.discriminate(name, d_params, d_st,
-                                              pooled[domain])
+                                              pooled[domain],
+                                              augment_key(name, 2))
         out[f'd_{name[-1]}'] = lc.d_loss_scale * self.d_loss_fn(
             real_logits, fake_logits)
         (out[f'd_{name[-1]}_real_acc'],
