@@ -83,8 +83,8 @@ def add_gan_config(config: ml_collections.ConfigDict):
   config.data.labels_from_subfolders = False
   config.data.max_in_memory_mb = 4096
 
-  config.model.generator = 'dcgan'  # 'mlp' | 'dcgan'
-  config.model.discriminator = 'dcgan'  # 'mlp' | 'dcgan'
+  config.model.generator = 'dcgan'  # 'mlp' | 'dcgan' | 'sngan' (32, 48, 64)
+  config.model.discriminator = 'dcgan'  # 'mlp' | 'dcgan' | 'sngan'
   config.model.latent_dim = 100
   config.model.g_features = 64
   config.model.d_features = 64
@@ -155,6 +155,9 @@ def add_gan_config(config: ml_collections.ConfigDict):
   config.train.d_optimizer = optimizer('adam', learning_rate=2e-4, b1=0.5,
                                        b2=0.999)
   config.train.ema_decay = 0.0  # > 0 keeps an EMA of the generator.
+  # 'linear': both learning rates fall linearly to 0 at num_steps (SNGAN's
+  # schedule in mimicry); 'none': constant.
+  config.train.lr_decay = 'none'
   # Unrolled GAN (Metz et al. 2017): the generator's loss is taken against the
   # critic after this many further optimizer steps on the current batches,
   # differentiated through those steps; 0: off.

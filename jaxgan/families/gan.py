@@ -75,6 +75,10 @@ def validate_config(config: ml_collections.ConfigDict):
                      f'{config.parallelism!r}')
   if config.train.n_critic < 1:
     raise errors.ConfigError('config.train.n_critic must be at least 1')
+  if config.train.lr_decay not in ('none', 'linear'):
+    raise errors.ConfigError(
+        f'config.train.lr_decay={config.train.lr_decay!r}: use "none" or '
+        '"linear"')
   if config.model.upsample not in layers.UPSAMPLES:
     raise errors.ConfigError(
         f'unknown config.model.upsample {config.model.upsample!r}: use one '
@@ -83,8 +87,8 @@ def validate_config(config: ml_collections.ConfigDict):
       config.model.generator != 'dcgan'):
     raise errors.ConfigError(
         f'config.model.upsample={config.model.upsample!r} chooses how the '
-        f'DCGAN generator upsamples; the {config.model.generator!r} '
-        'generator has no upsampling: leave it \'transposed\'')
+        f'DCGAN generator upsamples, not the {config.model.generator!r} '
+        'generator: leave it \'transposed\'')
   if config.train.steps_per_dispatch < 1:
     raise errors.ConfigError('config.train.steps_per_dispatch must be at least 1 '
                      '(1: one iteration per compiled call)')
@@ -173,10 +177,20 @@ class GAN(base.Family):
     self.penalty_discriminator = self.discriminator
     if getattr(self.discriminator, 'double_backward', False):
       self.discriminator = self.discriminator.clone(double_backward=False)
-    self.g_tx = base.make_optimizer(config.train.g_optimizer)
-    self.d_tx = base.make_optimizer(config.train.d_optimizer)
+    g_schedule = d_schedule = None
+    if config.train.lr_decay == 'linear':
+      # Per iteration: G steps once, D n_critic times per iteration.
+      steps = max(config.train.num_steps, 1)
+      g_schedule = lambda count: jnp.maximum(1.0 - count / steps, 0.0)
+      d_schedule = lambda count: jnp.maximum(
+          1.0 - count / (steps * config.train.n_critic), 0.0)
+    self.g_tx = base.make_optimizer(config.train.g_optimizer,
+                                    schedule=g_schedule)
+    self.d_tx = base.make_optimizer(config.train.d_optimizer,
+                                    schedule=d_schedule)
     self.d_tx_unrolled = base.make_optimizer(config.train.d_optimizer,
-                                        differentiable=True)
+                                             differentiable=True,
+                                             schedule=d_schedule)
     self.pack = config.model.pack
     self.augment_ops = diffaugment.ops_from_config(config)
     if self.augment_ops and len(self.sample_shape) != 3:

@@ -10,6 +10,7 @@ from jaxgan.networks import mlp  # pylint: disable=unused-import
 from jaxgan.networks import patchgan  # pylint: disable=unused-import
 from jaxgan.networks import progan  # pylint: disable=unused-import
 from jaxgan.networks import resnet_generator  # pylint: disable=unused-import
+from jaxgan.networks import sngan  # pylint: disable=unused-import
 from jaxgan.networks import srresnet  # pylint: disable=unused-import
 from jaxgan.networks import unet  # pylint: disable=unused-import
 from jaxgan.networks.registry import build
