@@ -62,16 +62,28 @@ STEPS = {'ring8': 5_000, 'grid25': 20_000}
 D_HIDDEN = {'ring8': (128,), 'grid25': (512,)}
 
 
+SETTINGS = ('fast', 'paper')
+# PacGAN's code (fjxmlzn/PacGAN, synthetic_data_experiments): 100,000 packed
+# examples, batches of 100 of them, 400 epochs.
+PAPER_EXAMPLES, PAPER_BATCH, PAPER_EPOCHS = 100_000, 100, 400
+# Gulrajani et al.'s gan_toy.py: 100,000 generator iterations of batch 256.
+TOY_STEPS, TOY_BATCH = 100_000, 256
+
+
 def get_config(arg=None):
-  dataset, chosen = config_lib.split_arg(arg, METHODS, default_dataset='ring8')
+  dataset, chosen = config_lib.split_arg(arg, METHODS + SETTINGS,
+                                         default_dataset='ring8')
   if dataset not in STEPS:
     raise ValueError(f'configs/mixtures.py: dataset {dataset!r} is not a 2D '
                      f'mixture: use one of {sorted(STEPS)}')
+  settings = 'paper' if 'paper' in chosen else 'fast'
+  chosen -= set(SETTINGS)
   if len(chosen) > 1:
     raise ValueError(f'configs/mixtures.py: one method at a time, not {chosen}')
   method = chosen.pop() if chosen else 'gan'
+  if settings == 'paper':
+    return paper_config(dataset, method)
   config = config_lib.set_dataset(config_lib.default_config(), dataset)
-  config.method = method
   config.model.generator = 'mlp'
   config.model.discriminator = 'mlp'
   config.model.latent_dim = 2
@@ -109,4 +121,71 @@ def get_config(arg=None):
     config.model.minibatch_std = 4
   elif method == 'label_smoothing':
     config.loss.label_smoothing = 0.1
+  return config
+
+
+def paper_config(dataset: str, method: str):
+  """The papers' own settings (`,paper`): PacGAN's code for the GAN and
+  PacGAN rows, Gulrajani et al.'s `gan_toy.py` for WGAN-GP.
+
+  PacGAN: G four Dense 400 (no bias), BatchNorm, ReLU, then Dense 2; D three
+  maxout layers of 200 units x 5 pieces, then Dense 1; every weight N(0,
+  0.02^2), biases 0; z 2-d N(0, 1); the non-saturating loss (their G loss is
+  softplus(D(x)) + softplus(-D(G(z)))); Adam 1e-4 (0.8, 0.999); batches of
+  100 packed examples (100 m points) from a fixed set of 100,000 packed
+  examples, 400 epochs (400,000 iterations); no generator EMA. Not theirs:
+  D and G update one after the other (their ALI algorithm updates both from
+  the same pass), and BatchNorm's running averages use momentum 0.9 (theirs
+  0.95); both only matter to how fast things move, not to what is measured.
+
+  WGAN-GP: G three ReLU layers of 512 then Dense 2, D three ReLU layers of
+  512 then Dense 1 (Flax's initialisation); penalty lambda 0.1, n_critic 5,
+  Adam 1e-4 (0.5, 0.9), batch 256, 100,000 iterations, fresh points (their
+  `8gaussians` on a circle of radius 2 / sqrt(2), std 0.02 / sqrt(2); ours is
+  PacGAN's ring, radius 1, std 0.01).
+  """
+  config = config_lib.set_dataset(config_lib.default_config(), dataset)
+  m, t = config.model, config.train
+  m.generator = m.discriminator = 'mlp'
+  m.latent_dim = 2
+  config.log_every = 1000
+  config.sample_every = 50_000
+  config.checkpoint_every = 50_000
+  config.num_samples = 2500
+  t.ema_decay = 0.0
+  if method == 'wgan_gp':
+    m.g_hidden = (512, 512, 512)
+    m.g_batch_norm = False
+    m.d_hidden = (512, 512, 512)
+    m.d_activation = 'relu'
+    config.loss.name = 'wasserstein'
+    config.loss.penalty = 'gradient_penalty'
+    config.loss.penalty_weight = 0.1
+    t.n_critic = 5
+    t.batch_size = TOY_BATCH
+    t.num_steps = TOY_STEPS
+    t.g_optimizer = config_lib.optimizer('adam', learning_rate=1e-4, b1=0.5,
+                                         b2=0.9)
+    t.d_optimizer = config_lib.optimizer('adam', learning_rate=1e-4, b1=0.5,
+                                         b2=0.9)
+    return config
+  if method != 'gan' and not method.startswith('pacgan'):
+    raise ValueError(f'configs/mixtures.py: the paper settings cover gan, '
+                     f'pacgan2/3/4 and wgan_gp, not {method!r}')
+  pack = int(method[len('pacgan'):]) if method.startswith('pacgan') else 1
+  m.pack = pack
+  m.g_hidden = (400, 400, 400, 400)
+  m.g_batch_norm = True
+  m.g_hidden_bias = False
+  m.d_hidden = (200, 200, 200)
+  m.d_maxout = 5
+  m.init_std = 0.02
+  config.loss.name = 'non_saturating'
+  t.batch_size = PAPER_BATCH * pack
+  config.data.num_points = PAPER_EXAMPLES * pack
+  t.num_steps = PAPER_EPOCHS * PAPER_EXAMPLES // PAPER_BATCH
+  t.g_optimizer = config_lib.optimizer('adam', learning_rate=1e-4, b1=0.8,
+                                       b2=0.999)
+  t.d_optimizer = config_lib.optimizer('adam', learning_rate=1e-4, b1=0.8,
+                                       b2=0.999)
   return config

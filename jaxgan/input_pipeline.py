@@ -102,7 +102,10 @@ def hash_uniform(seed: int, indices: np.ndarray, stream: int) -> np.ndarray:
   return (x >> np.uint64(11)).astype(np.float64) / 2.0**53
 
 
-def _mixture_dataset(name: str, seed: int) -> Dataset:
+def _mixture_dataset(name: str, seed: int, num_points: int = 0) -> Dataset:
+  """A named mixture's draws; `num_points` > 0: a fixed set of that many,
+  visited in shuffled epochs as any finite dataset (PacGAN's 100,000 points),
+  0: fresh draws that never repeat."""
   modes, std = mixture_modes(name)
 
   def fetch(indices):
@@ -115,8 +118,10 @@ def _mixture_dataset(name: str, seed: int) -> Dataset:
     noise = np.stack([radius * np.cos(angle), radius * np.sin(angle)], axis=1)
     return (modes[labels] + std * noise).astype(np.float32), labels
 
-  # Draws never repeat: the "dataset" is as long as any run needs.
-  return Dataset(name, (2,), 2**62, len(modes), fetch)
+  # Draw i is a pure function of (seed, i): a fixed set is the first
+  # num_points; otherwise draws never repeat, the "dataset" as long as any
+  # run needs.
+  return Dataset(name, (2,), num_points or 2**62, len(modes), fetch)
 
 
 # --- Images -------------------------------------------------------------------
@@ -334,7 +339,8 @@ def create_dataset(config: ml_collections.ConfigDict) -> Dataset:
   data = config.data
   image_size = tuple(data.image_size) if data.image_size else None
   if data.name in MIXTURES:
-    return _mixture_dataset(data.name, config.seed)
+    return _mixture_dataset(data.name, config.seed,
+                            data.get('num_points') or 0)
   if data.name == 'folder':
     return folder_dataset(data.data_dir, image_size, data.channels,
                           data.labels_from_subfolders)

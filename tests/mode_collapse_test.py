@@ -277,3 +277,67 @@ def test_unrolling_covers_more_ring8_modes_than_plain_gan():
     modes[method] = [r['modes'] for r in bench.evaluate(samples, 'ring8')]
   assert np.mean(modes['unrolled']) >= np.mean(modes['gan']) + 1.5, modes
   assert np.mean(modes['unrolled']) >= 4, modes
+
+
+# --- The papers' settings (--settings=paper) -----------------------------------
+
+
+def test_pacgan_paper_networks_are_theirs():
+  config = mixtures.get_config('grid25,gan,paper')
+  g, d = gan_family.create_models(config, (2,))
+  z = jnp.zeros((3, 2))
+  g_vars = g.init(jax.random.key(0), z, train=False)
+  d_vars = d.init(jax.random.key(1), jnp.zeros((3, 2)))
+  # G: four Dense 400 without bias, each with BatchNorm's scale and offset,
+  # then Dense 2: 2*400 + 3*400*400 + 4*800 + 400*2 + 2.
+  assert sum(x.size for x in jax.tree.leaves(g_vars['params'])) == 484_802
+  # D: three maxout layers of 200 units x 5 pieces, then Dense 1.
+  assert sum(x.size for x in jax.tree.leaves(d_vars['params'])) == (
+      2 * 1000 + 1000 + 2 * (200 * 1000 + 1000) + 201)
+  kernels = [x for x in jax.tree.leaves(d_vars['params']) if x.ndim == 2]
+  assert all(abs(float(jnp.std(k)) - 0.02) < 0.003 for k in kernels[1:])
+  c = mixtures.get_config('ring8,pacgan4,paper')
+  assert (c.train.batch_size, c.data.num_points, c.train.num_steps,
+          c.train.ema_decay, c.loss.name) == (400, 400_000, 400_000, 0.0,
+                                              'non_saturating')
+  w = mixtures.get_config('ring8,wgan_gp,paper')
+  assert (w.loss.penalty_weight, w.train.n_critic, w.train.batch_size,
+          w.model.d_activation, w.model.d_hidden) == (0.1, 5, 256, 'relu',
+                                                      (512, 512, 512))
+  with pytest.raises(ValueError, match='paper settings cover'):
+    mixtures.get_config('ring8,unrolled,paper')
+
+
+def test_maxout_discriminator_equals_the_max_of_its_pieces():
+  from jaxgan.networks import mlp  # pylint: disable=g-import-not-at-top
+  d = mlp.MLPDiscriminator(hidden=(3,), maxout=4)
+  x = jax.random.normal(jax.random.key(0), (5, 2))
+  variables = d.init(jax.random.key(1), x)
+  p = variables['params']
+  pieces = (x @ p['Dense_0']['kernel'] + p['Dense_0']['bias']).reshape(5, 3, 4)
+  want = (jnp.max(pieces, -1) @ p['Dense_1']['kernel'])[:, 0] + (
+      p['Dense_1']['bias'][0])
+  np.testing.assert_allclose(d.apply(variables, x), want, rtol=1e-5)
+
+
+def test_fixed_point_set_is_a_finite_dataset_of_fixed_draws():
+  from jaxgan import input_pipeline  # pylint: disable=g-import-not-at-top
+  config = mixtures.get_config('ring8,gan,paper')
+  data = input_pipeline.create_dataset(config)
+  assert data.num_examples == 100_000
+  fresh = input_pipeline.create_dataset(mixtures.get_config('ring8,gan'))
+  assert fresh.num_examples >= 2**62
+  np.testing.assert_array_equal(data.fetch(np.arange(5))[0],
+                                fresh.fetch(np.arange(5))[0])
+
+
+def test_benchmark_trains_seeds_over_epochs_of_a_fixed_set():
+  from jaxgan.benchmarks import mixtures as bench  # pylint: disable=g-import-not-at-top
+  config = mixtures.get_config('ring8,gan,paper')
+  config.model.g_hidden = (16,)
+  config.model.d_hidden = (8,)
+  config.data.num_points = 1000  # 10 steps an epoch of batch 100.
+  samples, finite = bench.train_seeds(config, [0, 1], 20, num_samples=50)
+  assert samples.shape == (2, 50, 2) and finite.all()
+  with pytest.raises(ValueError, match='multiple'):
+    bench.train_seeds(config, [0], 15, num_samples=50)

@@ -265,7 +265,7 @@ def test_upsample_option_is_checked():
     gan_family.validate_config(config)
   config = gan_mlp.get_config()
   config.model.upsample = 'nearest'
-  with pytest.raises(Exception, match='no upsampling'):
+  with pytest.raises(Exception, match="not the 'mlp' generator"):
     gan_family.validate_config(config)
 
 

@@ -18,6 +18,18 @@ seeds and scans it over steps, drawing fresh mixture points on the device.
 Each finished (method, dataset) is appended to --out as one JSON line and
 skipped when the command is run again, so an interrupted benchmark resumes.
 --figure draws the first seed's samples of every row over the mixture.
+
+--settings=fast (the default) is configs/mixtures.py's small networks and
+step counts, which measure the remedies on a CPU in minutes;
+--settings=paper is the papers' own (`configs/mixtures.py:paper_config`:
+PacGAN's four 400-unit BatchNorm layers against three maxout layers of
+200 x 5, 400 epochs of a fixed set of 100,000 packed examples; WGAN-GP at
+gan_toy.py's settings), which reproduce their Table 1 rows and take hours
+of a GPU per row:
+
+  python -m jaxgan.benchmarks.mixtures --settings=paper \
+      --methods=gan,pacgan4,wgan_gp --datasets=ring8,grid25 --seeds=5 \
+      --out=runs/mixtures_paper/results.jsonl --figure=runs/mixtures_paper/samples.png
 """
 
 import json
@@ -49,6 +61,10 @@ _OUT = flags.DEFINE_string('out', 'runs/mixtures/results.jsonl',
                            'JSON lines of finished rows; rerunning resumes.')
 _FIGURE = flags.DEFINE_string('figure', 'runs/mixtures/samples.png',
                               'Samples of the first seed per row ("": none).')
+_SETTINGS = flags.DEFINE_enum(
+    'settings', 'fast', ['fast', 'paper'],
+    'fast: the small networks and step counts of configs/mixtures.py; '
+    'paper: PacGAN\'s and gan_toy.py\'s own settings (`paper_config`).')
 _SAMPLES = flags.DEFINE_integer('num_samples', 2500,
                                 'Samples evaluated per seed (VEEGAN: 2,500).')
 
@@ -63,15 +79,17 @@ PUBLISHED = {
 }
 
 
-def load_config(method: str, dataset: str):
-  """configs/mixtures.py for `dataset,method` (found beside the package)."""
+def load_config(method: str, dataset: str, settings: str = 'fast'):
+  """configs/mixtures.py for `dataset,method[,paper]` (found beside the
+  package)."""
   import importlib.util  # pylint: disable=g-import-not-at-top
   path = os.path.join(os.path.dirname(__file__), '..', '..', 'configs',
                       'mixtures.py')
   spec = importlib.util.spec_from_file_location('mixtures_config', path)
   module = importlib.util.module_from_spec(spec)
   spec.loader.exec_module(module)
-  return module.get_config(f'{dataset},{method}')
+  return module.get_config(f'{dataset},{method}' +
+                           (',paper' if settings == 'paper' else ''))
 
 
 def train_seeds(config, seeds, num_steps: int, num_samples: int = 2500):
@@ -86,20 +104,46 @@ def train_seeds(config, seeds, num_steps: int, num_samples: int = 2500):
   modes = jnp.asarray(modes, jnp.float32)
   shape = (config.train.n_critic, config.train.batch_size)
 
+  num_points = config.data.num_points
+  if num_points:
+    per_epoch = num_points // (shape[0] * shape[1])
+    if num_steps % per_epoch:
+      raise ValueError(f'a fixed set of {num_points} points is {per_epoch} '
+                       f'steps an epoch: give a multiple, not {num_steps}')
+
+  def draw(key, count_shape):
+    index_key, noise_key = jax.random.split(key)
+    return (modes[jax.random.randint(index_key, count_shape, 0, len(modes))] +
+            std * jax.random.normal(noise_key, count_shape + (2,)))
+
   def run(seed):
     base = jax.random.key(seed)
     init_key, data_key, sample_key = jax.random.split(base, 3)
     state = gan.init(init_key)
 
-    def body(state, _):
-      key = jax.random.fold_in(data_key, state.step)
-      index_key, noise_key = jax.random.split(key)
-      real = (modes[jax.random.randint(index_key, shape, 0, len(modes))] +
-              std * jax.random.normal(noise_key, shape + (2,)))
+    def step(state, real):
       state, step_metrics = gan.iteration(state, real, base_key=base)
       return state, step_metrics['finite']
 
-    state, finite = jax.lax.scan(body, state, None, length=num_steps)
+    if num_points:
+      # A fixed set, drawn once, visited in a fresh order every epoch: the
+      # permutation is made once per epoch (an outer scan), not per step.
+      points = draw(jax.random.fold_in(data_key, 0), (num_points,))
+
+      def epoch(state, epoch_index):
+        order = jax.random.permutation(
+            jax.random.fold_in(data_key, epoch_index + 1), num_points)
+        batches = points[order[:per_epoch * shape[0] * shape[1]]].reshape(
+            (per_epoch,) + shape + (2,))
+        return jax.lax.scan(step, state, batches)
+
+      state, finite = jax.lax.scan(epoch, state,
+                                   jnp.arange(num_steps // per_epoch))
+    else:
+      def body(state, _):
+        return step(state, draw(jax.random.fold_in(data_key, state.step),
+                                shape))
+      state, finite = jax.lax.scan(body, state, None, length=num_steps)
     z = jax.random.normal(sample_key,
                           (num_samples, config.model.latent_dim))
     params = state.ema_params if config.train.ema_decay else state.g_params
@@ -186,14 +230,15 @@ def main(argv):
     with open(_OUT.value) as f:
       for line in f:
         row = json.loads(line)
-        done[(row['method'], row['dataset'], row['seeds'], row['steps'])] = row
+        done[(row['method'], row['dataset'], row['seeds'], row['steps'],
+              row.get('settings', 'fast'))] = row
   os.makedirs(os.path.dirname(_OUT.value) or '.', exist_ok=True)
   rows, first_samples = [], {}
   for dataset in _DATASETS.value:
     for method in _METHODS.value:
-      config = load_config(method, dataset)
+      config = load_config(method, dataset, _SETTINGS.value)
       steps = _STEPS.value or config.train.num_steps
-      key = (method, dataset, len(seeds), steps)
+      key = (method, dataset, len(seeds), steps, _SETTINGS.value)
       if key in done:
         rows.append(done[key])
         first_samples[(method, dataset)] = np.asarray(done[key]['samples'])
@@ -201,7 +246,8 @@ def main(argv):
       start = time.perf_counter()
       samples, finite = train_seeds(config, seeds, steps, _SAMPLES.value)
       row = {'method': method, 'dataset': dataset, 'seeds': len(seeds),
-             'steps': steps, 'wall_s': time.perf_counter() - start,
+             'steps': steps, 'settings': _SETTINGS.value,
+             'wall_s': time.perf_counter() - start,
              'finite': finite.tolist(), 'per_seed': evaluate(samples, dataset),
              'samples': samples[0].round(4).tolist()}
       with open(_OUT.value, 'a') as f:
