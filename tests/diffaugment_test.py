@@ -145,53 +145,69 @@ def test_gan_updates_see_augmented_images():
   assert float(metrics['g_grad_norm']) > 0 and bool(metrics['finite'])
 
 
-def _first_step_metrics(config, workdir):
-  """Metrics of step 1 of a run of `config` (metrics.jsonl's first line)."""
-  import json  # pylint: disable=g-import-not-at-top
-  from jaxgan import train  # pylint: disable=g-import-not-at-top
-  config.train.num_steps = 1
-  config.log_every = 1
-  config.sample_every = 0
-  config.checkpoint_every = 0
-  train.train_and_evaluate(config, str(workdir), jax.devices()[:1])
-  return json.loads((workdir / 'metrics.jsonl').read_text().splitlines()[0])
+# What each family hands to DiffAugment in one iteration: (batches
+# transformed together) per call. pix2pix: (source, real) and (source, fake)
+# in D's update, (source, fake) in G's; CycleGAN: each D's fakes in G's
+# update, its reals and pooled fakes in D's; ProGAN: reals and fakes in D's,
+# fakes in G's.
+EXPECTED_CALLS = {'paired': [2, 2, 2], 'unpaired': [1] * 6,
+                  'progressive': [1, 1, 1]}
 
 
-@pytest.mark.parametrize('family', ['paired', 'unpaired', 'progressive'])
-def test_every_image_family_trains_through_diffaugment(tmp_path, family):
+@pytest.mark.parametrize('family_name', sorted(EXPECTED_CALLS))
+def test_every_image_family_augments_what_its_discriminators_see(
+    tmp_path, monkeypatch, family_name):
+  """Traced, not compiled: which batches each update hands to DiffAugment,
+  all of the discriminator's inputs with the same batch shape."""
   import cyclegan_test  # pylint: disable=g-import-not-at-top
   import paired_test  # pylint: disable=g-import-not-at-top
   import progressive_test  # pylint: disable=g-import-not-at-top
   from configs import pix2pix  # pylint: disable=g-import-not-at-top
+  from jaxgan import families  # pylint: disable=g-import-not-at-top
+  from PIL import Image  # pylint: disable=g-import-not-at-top
 
-  data = tmp_path / 'data'
-  if family == 'paired':
-    paired_test.write_aligned(data / 'train', n=4, size=40)
-  elif family == 'unpaired':
-    cyclegan_test.write_domains(data)
+  data_dir = tmp_path / 'data'
+  if family_name == 'paired':
+    paired_test.write_aligned(data_dir / 'train', n=4, size=40)
+    config = paired_test.tiny(pix2pix.get_config('aligned'), data_dir)
+  elif family_name == 'unpaired':
+    cyclegan_test.write_domains(data_dir)
+    config = cyclegan_test.tiny(data_dir, steps=1)
   else:
-    from PIL import Image  # pylint: disable=g-import-not-at-top
-    data.mkdir()
+    data_dir.mkdir()
     rng = np.random.default_rng(0)
     for i in range(16):
       Image.fromarray(rng.integers(0, 256, (16, 16, 3), np.uint8)).save(
-          data / f'{i:02d}.png')
+          data_dir / f'{i:02d}.png')
+    config = progressive_test._config(data_dir)  # pylint: disable=protected-access
 
-  def config():
-    if family == 'paired':
-      return paired_test.tiny(pix2pix.get_config('aligned'), data)
-    if family == 'unpaired':
-      return cyclegan_test.tiny(data, steps=1)
-    return progressive_test._config(data)  # pylint: disable=protected-access
+  calls = []
+  original = diffaugment.augment_together
 
-  plain = _first_step_metrics(config(), tmp_path / 'plain')
-  augmented_config = config()
-  augmented_config.train.diffaugment = 'color,translation,cutout'
-  augmented = _first_step_metrics(augmented_config, tmp_path / 'augmented')
-  # Same initial networks and batch: D's loss differs only by the transforms.
-  assert np.isfinite(augmented['d_loss'])
-  assert abs(augmented['d_loss'] - plain['d_loss']) > 1e-6
-  assert augmented['g_grad_norm'] > 0
+  def spy(images, key, ops):
+    calls.append([x.shape for x in images])
+    return original(images, key, ops)
+
+  monkeypatch.setattr(diffaugment, 'augment_together', spy)
+  for policy, want in (('', []),
+                       ('color,translation,cutout',
+                        EXPECTED_CALLS[family_name])):
+    config.train.diffaugment = policy
+    family_cls = families.get(config.family)
+    data = family_cls.create_data(config)
+    family_cls.resolve(config, data)
+    family = family_cls(config, data.spec)
+    state = jax.eval_shape(family.init, jax.random.key(0))
+    batch = next(iter(family.batches(data, 0)))
+    phase = family.phase(0)
+    update = (family.update if phase is None else
+              lambda s, b, f=family, p=phase: f.update(s, b, p))
+    calls.clear()
+    _, metrics = jax.eval_shape(update, state, batch)
+    assert [len(c) for c in calls] == want, (policy, calls)
+    for shapes in calls:  # Same batch and size within a call.
+      assert len({s[:3] for s in shapes}) == 1
+    assert 'd_real_acc' in metrics and 'diversity' in metrics
 
 
 def test_the_series_family_has_no_diffaugment():

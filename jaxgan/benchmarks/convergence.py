@@ -59,23 +59,29 @@ REGULARIZERS = ('none', 'r1', 'gradient_penalty', 'instance_noise',
                 'consensus')
 UPDATES = ('simultaneous', 'alternating', 'extragradient', 'optimistic')
 
-_OUT = flags.DEFINE_string('out', 'runs/convergence', 'Output folder.')
-_LOSSES = flags.DEFINE_list(
-    'losses', 'minimax,non_saturating,wasserstein',
-    f'Dirac GAN losses, from {sorted(losses.GAN_LOSSES)}.')
-_REGULARIZERS = flags.DEFINE_list('regularizers', ','.join(REGULARIZERS),
-                                  'Regularizers (module docstring).')
-_UPDATES = flags.DEFINE_list('updates', ','.join(UPDATES), 'Update rules.')
-_STEPS = flags.DEFINE_integer('steps', 3000, 'Updates per trajectory.')
-_LR = flags.DEFINE_float('lr', 0.1, 'Step size h.')
-_START = flags.DEFINE_list('start', '1,1', 'Dirac GAN start (theta, psi).')
-_R1_GAMMA = flags.DEFINE_float('r1_gamma', 1.0, 'R1 weight gamma.')
-_GP_WEIGHT = flags.DEFINE_float('gp_weight', 1.0,
-                                'Gradient penalty weight lambda.')
-_NOISE_STD = flags.DEFINE_float('noise_std', 1.0, 'Instance noise sigma.')
-_CONSENSUS = flags.DEFINE_float('consensus', 1.0, 'Consensus weight gamma.')
-_BILINEAR_DIM = flags.DEFINE_integer(
-    'bilinear_dim', 4, 'n of the bilinear game (0: leave it out).')
+FLAGS = flags.FLAGS
+
+
+def define_flags():
+  """The command's flags (defined when it runs, not on import: the tests
+  import this module beside others whose flags share these names)."""
+  flags.DEFINE_string('out', 'runs/convergence', 'Output folder.')
+  flags.DEFINE_list('losses', 'minimax,non_saturating,wasserstein',
+                    f'Dirac GAN losses, from {sorted(losses.GAN_LOSSES)}.')
+  flags.DEFINE_list('regularizers', ','.join(REGULARIZERS),
+                    'Regularizers (module docstring).')
+  flags.DEFINE_list('updates', ','.join(UPDATES), 'Update rules.')
+  flags.DEFINE_integer('steps', 3000, 'Updates per trajectory.')
+  flags.DEFINE_float('lr', 0.1, 'Step size h.')
+  flags.DEFINE_list('start', '1,1', 'Dirac GAN start (theta, psi).')
+  flags.DEFINE_float('r1_gamma', 1.0, 'R1 weight gamma.')
+  flags.DEFINE_float('gp_weight', 1.0, 'Gradient penalty weight lambda.')
+  flags.DEFINE_float('noise_std', 1.0, 'Instance noise sigma.')
+  flags.DEFINE_float('consensus', 1.0, 'Consensus weight gamma.')
+  flags.DEFINE_integer('bilinear_dim', 4,
+                       'n of the bilinear game (0: leave it out).')
+
+
 _NOISE_NODES = 32
 
 # What the analysis says happens near the equilibrium for small steps:
@@ -348,9 +354,9 @@ def table(rows: list[dict]) -> str:
 
 
 def strength_of(regularizer: str) -> float:
-  return {'r1': _R1_GAMMA.value, 'gradient_penalty': _GP_WEIGHT.value,
-          'instance_noise': _NOISE_STD.value,
-          'consensus': _CONSENSUS.value}.get(regularizer, 0.0)
+  return {'r1': FLAGS.r1_gamma, 'gradient_penalty': FLAGS.gp_weight,
+          'instance_noise': FLAGS.noise_std,
+          'consensus': FLAGS.consensus}.get(regularizer, 0.0)
 
 
 def draw_dirac(path: str, trajectories: dict, games: dict, limit: float = 2.5):
@@ -422,46 +428,47 @@ def bilinear_matrix(n: int) -> np.ndarray:
 
 def main(argv):
   del argv
-  os.makedirs(_OUT.value, exist_ok=True)
-  start = [float(s) for s in _START.value]
+  os.makedirs(FLAGS.out, exist_ok=True)
+  start = [float(s) for s in FLAGS.start]
   rows, dirac_paths, games = [], {}, {}
-  for loss in _LOSSES.value:
-    for regularizer in _REGULARIZERS.value:
+  for loss in FLAGS.losses:
+    for regularizer in FLAGS.regularizers:
       game = dirac_game(loss, regularizer, strength_of(regularizer))
       games[(loss, regularizer)] = game
-      for update in _UPDATES.value:
-        row, zs = evaluate(game, regularizer, update, _LR.value, start,
-                           _STEPS.value, loss)
+      for update in FLAGS.updates:
+        row, zs = evaluate(game, regularizer, update, FLAGS.lr, start,
+                           FLAGS.steps, loss)
         rows.append(row)
         dirac_paths[(loss, regularizer, update)] = zs
   bilinear_paths = {}
-  if _BILINEAR_DIM.value:
-    matrix = bilinear_matrix(_BILINEAR_DIM.value)
-    z0 = np.ones(2 * _BILINEAR_DIM.value, np.float32) / np.sqrt(
-        2 * _BILINEAR_DIM.value) * np.linalg.norm(start)
-    for regularizer in [r for r in _REGULARIZERS.value
+  if FLAGS.bilinear_dim:
+    matrix = bilinear_matrix(FLAGS.bilinear_dim)
+    z0 = np.ones(2 * FLAGS.bilinear_dim, np.float32) / np.sqrt(
+        2 * FLAGS.bilinear_dim) * np.linalg.norm(start)
+    for regularizer in [r for r in FLAGS.regularizers
                         if r in ('none', 'consensus')]:
       game = bilinear_game(matrix, regularizer, strength_of(regularizer))
-      for update in _UPDATES.value:
-        row, zs = evaluate(game, regularizer, update, _LR.value, z0,
-                           _STEPS.value)
+      for update in FLAGS.updates:
+        row, zs = evaluate(game, regularizer, update, FLAGS.lr, z0,
+                           FLAGS.steps)
         rows.append(row)
         bilinear_paths[f'{regularizer}, {update}'] = zs
   md = table(rows)
   print(md)
-  with open(os.path.join(_OUT.value, 'table.md'), 'w') as f:
+  with open(os.path.join(FLAGS.out, 'table.md'), 'w') as f:
     f.write(md + '\n')
-  with open(os.path.join(_OUT.value, 'table.json'), 'w') as f:
+  with open(os.path.join(FLAGS.out, 'table.json'), 'w') as f:
     json.dump(rows, f, indent=1)
-  draw_dirac(os.path.join(_OUT.value, 'dirac.png'), dirac_paths, games)
+  draw_dirac(os.path.join(FLAGS.out, 'dirac.png'), dirac_paths, games)
   if bilinear_paths:
-    draw_distances(os.path.join(_OUT.value, 'bilinear.png'), bilinear_paths,
-                   f'bilinear game, n = {_BILINEAR_DIM.value}, h = '
-                   f'{_LR.value}')
+    draw_distances(os.path.join(FLAGS.out, 'bilinear.png'), bilinear_paths,
+                   f'bilinear game, n = {FLAGS.bilinear_dim}, h = '
+                   f'{FLAGS.lr}')
   disagree = [r for r in rows if not r['agrees']]
   print(f'{len(rows) - len(disagree)} of {len(rows)} rows agree with the '
         'analysis.')
 
 
 if __name__ == '__main__':
+  define_flags()
   app.run(main)
