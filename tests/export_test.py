@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 import urllib.request
 import zipfile
 
@@ -340,13 +341,12 @@ def test_handler_translates_an_uploaded_image_and_refuses_others(
   # The page in a real browser: the upload's translation is the handler's.
   from jaxgan import serve  # pylint: disable=g-import-not-at-top
   from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
-  from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=g-import-not-at-top
   (tmp_path / 'photo.png').write_bytes(buffer.getvalue())
   (tmp_path / 'notes.txt').write_text('not an image')
   server = serve.make_server(str(tmp_path / 'model'), port=0)
   threading.Thread(target=server.serve_forever, daemon=True).start()
   browser = _browser()
-  wait = WebDriverWait(browser, 120)
+  wait = _wait(browser, 120)
   try:
     browser.get(f'http://127.0.0.1:{server.server_address[1]}/')
     wait.until(lambda b: b.find_element(By.TAG_NAME, 'body').get_attribute(
@@ -447,6 +447,15 @@ def test_page_server_answers_the_page_card_model_and_api(tmp_path, cgan_run):
   assert 'window.JAXGAN_SERVER = true' not in (site / 'index.html').read_text()
 
 
+def _wait(browser, seconds):
+  """WebDriverWait that retries when the page redraws an element it was
+  reading (a grid re-rendered between finding an image and reading it)."""
+  from selenium.common.exceptions import StaleElementReferenceException  # pylint: disable=g-import-not-at-top
+  from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=g-import-not-at-top
+  return WebDriverWait(browser, seconds,
+                       ignored_exceptions=(StaleElementReferenceException,))
+
+
 def _browser():
   """Headless Chromium through Debian's chromium and chromium-driver
   (.ci/run installs them; nothing is downloaded at run time)."""
@@ -466,17 +475,22 @@ def test_page_in_a_real_browser_draws_what_the_handler_draws(tmp_path,
   from jaxgan import serve  # pylint: disable=g-import-not-at-top
   from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
   from selenium.webdriver.support.ui import Select  # pylint: disable=g-import-not-at-top
-  from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=g-import-not-at-top
   export.export(str(cgan_run), str(tmp_path / 'model'), batch=4)
   model_dir = str(tmp_path / 'model')
   server = serve.make_server(model_dir, port=0)
   threading.Thread(target=server.serve_forever, daemon=True).start()
   browser = _browser()
-  wait = WebDriverWait(browser, 120)
+  wait = _wait(browser, 120)
 
   def grid():
-    return [img.get_attribute('src') for img in
-            browser.find_elements(By.CSS_SELECTOR, '#grid img')]
+    from selenium.common.exceptions import StaleElementReferenceException  # pylint: disable=g-import-not-at-top
+    for _ in range(10):  # The page may redraw the grid while it is read.
+      try:
+        return [img.get_attribute('src') for img in
+                browser.find_elements(By.CSS_SELECTOR, '#grid img')]
+      except StaleElementReferenceException:
+        time.sleep(0.2)
+    raise AssertionError('the grid kept changing while it was read')
 
   def handler_images(rows, classes):
     out = handler.handler({'latent': rows, 'classes': classes}, None,
@@ -553,7 +567,6 @@ def test_static_page_runs_the_model_in_the_browser(tmp_path, cgan_run):
   from http import server as http_server  # pylint: disable=g-import-not-at-top
   from jaxgan import serve  # pylint: disable=g-import-not-at-top
   from selenium.webdriver.common.by import By  # pylint: disable=g-import-not-at-top
-  from selenium.webdriver.support.ui import WebDriverWait  # pylint: disable=g-import-not-at-top
   assert os.path.exists(os.path.join(ORT_WEB, 'ort.min.js')), (
       f'{ORT_WEB} lacks onnxruntime-web: npm install --prefix .node '
       'onnxruntime-web@1.31.1 (README "Install")')
@@ -568,7 +581,7 @@ def test_static_page_runs_the_model_in_the_browser(tmp_path, cgan_run):
   browser = _browser()
   try:
     browser.get(f'http://127.0.0.1:{files.server_address[1]}/')
-    WebDriverWait(browser, 180).until(
+    _wait(browser, 180).until(
         lambda b: b.find_element(By.TAG_NAME, 'body').get_attribute(
             'data-ready') == 'true' or b.find_element(By.ID, 'error').text)
     assert browser.find_element(By.ID, 'error').text == ''
