@@ -97,12 +97,12 @@ def add_gan_config(config: ml_collections.ConfigDict):
   # maxout of this many pieces (0: d_activation, 'leaky_relu' or 'relu'),
   # and weights drawn N(0, init_std^2) with zero biases (0: Flax's init).
   config.model.g_hidden_bias = True
-  # 2D mixtures: > 0 trains on a fixed set of this many points (shuffled
-  # epochs, PacGAN's 100,000); 0 draws fresh points every step.
-  config.data.num_points = 0
   config.model.d_maxout = 0
   config.model.d_activation = 'leaky_relu'
   config.model.init_std = 0.0
+  # 2D mixtures: > 0 trains on a fixed set of this many points (shuffled
+  # epochs, PacGAN's 100,000); 0 draws fresh points every step.
+  config.data.num_points = 0
   # DCGAN models: a fully connected layer of this width between z and the
   # generator's projection, and between the discriminator's last conv and its
   # heads (InfoGAN's MNIST networks, Chen et al. 2016 appendix C.1); 0: none.
