@@ -124,6 +124,13 @@ def get_config(arg=None):
   return config
 
 
+def _adam_for_both(train, b1: float, b2: float):
+  """Adam 1e-4 with (b1, b2) for G and D alike (both papers' choice)."""
+  for name in ('g_optimizer', 'd_optimizer'):
+    train[name] = config_lib.optimizer('adam', learning_rate=1e-4, b1=b1,
+                                       b2=b2)
+
+
 def paper_config(dataset: str, method: str):
   """The papers' own settings (`,paper`): PacGAN's code for the GAN and
   PacGAN rows, Gulrajani et al.'s `gan_toy.py` for WGAN-GP.
@@ -164,10 +171,7 @@ def paper_config(dataset: str, method: str):
     t.n_critic = 5
     t.batch_size = TOY_BATCH
     t.num_steps = TOY_STEPS
-    t.g_optimizer = config_lib.optimizer('adam', learning_rate=1e-4, b1=0.5,
-                                         b2=0.9)
-    t.d_optimizer = config_lib.optimizer('adam', learning_rate=1e-4, b1=0.5,
-                                         b2=0.9)
+    _adam_for_both(t, b1=0.5, b2=0.9)
     return config
   if method != 'gan' and not method.startswith('pacgan'):
     raise ValueError(f'configs/mixtures.py: the paper settings cover gan, '
@@ -184,8 +188,5 @@ def paper_config(dataset: str, method: str):
   t.batch_size = PAPER_BATCH * pack
   config.data.num_points = PAPER_EXAMPLES * pack
   t.num_steps = PAPER_EPOCHS * PAPER_EXAMPLES // PAPER_BATCH
-  t.g_optimizer = config_lib.optimizer('adam', learning_rate=1e-4, b1=0.8,
-                                       b2=0.999)
-  t.d_optimizer = config_lib.optimizer('adam', learning_rate=1e-4, b1=0.8,
-                                       b2=0.999)
+  _adam_for_both(t, b1=0.8, b2=0.999)
   return config
