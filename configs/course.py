@@ -11,6 +11,11 @@ The DCGAN of `configs/dcgan.py` (non-saturating BCE, Adam 2e-4 (0.5,
   orl    ORL faces, data/orl/att_faces (400 grey 92x112 faces, as RGB)
   folder any folder of images: --config.data.data_dir=PATH (your cars)
 
+The budget is 640 epochs of the data at batch 64: 20,000 steps for the
+2,000 cars, 4,000 for ORL's 400 faces (more passes over 400 images only
+let D memorise them); a folder of your own keeps 20,000 until you set
+--config.train.num_steps.
+
   python -m jaxgan.main --config=configs/course.py --workdir=runs/course
   python -m jaxgan.sample --workdir=runs/course --ema --out=course.png
   python -m jaxgan.export --workdir=runs/course --ema --out=exported/course
@@ -22,6 +27,8 @@ from jaxgan import config_lib
 
 DATASETS = {'cars': 'data/cifar10/train/automobile',
             'orl': 'data/orl/att_faces', 'folder': None}
+# Steps for 640 epochs at batch 64 (the folder's is the cars' default).
+NUM_STEPS = {'cars': 20_000, 'orl': 4_000, 'folder': 20_000}
 
 
 def get_config(arg=None):
@@ -36,7 +43,7 @@ def get_config(arg=None):
   data.image_size = (100, 100)
   data.channels = 3
   config.train.ema_decay = 0.999
-  config.train.num_steps = 20_000
+  config.train.num_steps = NUM_STEPS[dataset]
   config.num_samples = 64
   config.sample_every = 1000
   config.checkpoint_every = 1000

@@ -638,6 +638,13 @@ def test_course_config_trains_exports_and_serves_100x100(tmp_path):
           100, 100, 3]
   finally:
     server.shutdown()
+  # The same 640 epochs for the 2,000 cars and ORL's 400 faces.
+  course = os.path.join(ROOT, 'configs', 'course.py')
+  for arg, examples, data_dir in (('cars', 2_000, 'cifar10/train/automobile'),
+                                  ('orl', 400, 'orl/att_faces')):
+    cfg = cli.load_config_file(f'{course}:{arg}')
+    assert cfg.data.data_dir == 'data/' + data_dir
+    assert cfg.train.num_steps * cfg.train.batch_size == 640 * examples
   with pytest.raises(ValueError, match='one of'):
     cli.load_config_file(os.path.join(ROOT, 'configs', 'course.py') +
                          ':trucks')

@@ -458,6 +458,9 @@ def tadgan_config():
 def test_resumes_exactly_and_two_devices_train_as_one(tmp_path):
   """3 steps, a stop and 3 more on one device equal 6 straight on two."""
   config = _tiny(tmp_path, steps=3)
+  # Two critic steps a step (Orion's 5 elsewhere): the same plumbing of
+  # per-critic batches and keys, under half the program to compile twice.
+  config.train.n_critic = 2
   train.train_and_evaluate(config, tmp_path / 'stopped', jax.devices()[:1])
   config.train.num_steps = 6
   resumed = train.train_and_evaluate(config, tmp_path / 'stopped',
@@ -475,6 +478,12 @@ def test_resumes_exactly_and_two_devices_train_as_one(tmp_path):
   for row in rows:
     assert int(row['start']) <= int(row['end'])
   assert list(tmp_path.glob('straight/samples/*.png'))
+  # The window critic's accuracies, once, under the health rules' names.
+  logged = [json.loads(line) for line in open(tmp_path / 'straight' /
+                                              'metrics.jsonl')]
+  logged = [m for m in logged if 'd_real_acc' in m]
+  assert logged and all(0 <= m['d_fake_acc'] <= 1 and 'cz_real_acc' in m
+                        and 'cx_real_acc' not in m for m in logged)
 
 
 @pytest.mark.parametrize('field,value,message', [

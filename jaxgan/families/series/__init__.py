@@ -317,9 +317,10 @@ class Series(base.Family):
     metrics = {k: jnp.mean(v) for k, v in c_metrics.items()}
     metrics.update(eg_loss=eg_total, eg_cx=adv_x, eg_cz=adv_z, eg_mse=mse,
                    eg_grad_norm=optax.tree.norm(grads))
-    # The training-health signal (jaxgan/health.py): the window critic's.
-    metrics['d_real_acc'] = metrics['cx_real_acc']
-    metrics['d_fake_acc'] = metrics['cx_fake_acc']
+    # The training-health signal (jaxgan/health.py) is the window critic's
+    # accuracy, logged once under the name the rules read.
+    metrics['d_real_acc'] = metrics.pop('cx_real_acc')
+    metrics['d_fake_acc'] = metrics.pop('cx_fake_acc')
     metrics['finite'] = jnp.all(jnp.stack(
         [jnp.all(jnp.isfinite(v)) for v in metrics.values()]))
     return SeriesState(step=state.step + 1, params=params, eg_opt_state=eg_opt,
