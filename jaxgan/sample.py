@@ -92,7 +92,18 @@ class Generator:
   step: int
   module: Any
   variables: dict  # {'params': ..., 'batch_stats': ...}
-  ema_variables: dict
+  ema_params: Any
+
+  @functools.cached_property
+  def ema_variables(self) -> dict:
+    """The EMA weights with BatchNorm statistics of their own
+    (`gan.standing_statistics`, as training's evaluation gives them)."""
+    state = {k: v for k, v in self.variables.items() if k != 'params'}
+    z, labels = gan_family.standing_inputs(self.config)
+    state = jax.jit(functools.partial(
+        gan_family.standing_statistics, self.module))(
+            self.ema_params, state, z, labels)
+    return {'params': self.ema_params, **state}
 
   @property
   def num_classes(self) -> int:
@@ -140,8 +151,7 @@ def load(workdir: str, step: int | None = None,
   generator, _ = gan_family.create_models(config, tuple(meta['sample_shape']))
   g_state = dict(raw.get('g_state', {}))
   return Generator(config, meta, run.step, generator,
-                   {'params': raw['g_params'], **g_state},
-                   {'params': raw['ema_params'], **g_state})
+                   {'params': raw['g_params'], **g_state}, raw['ema_params'])
 
 
 def noise(generator: Generator, num: int, seed: int) -> np.ndarray:

@@ -14,6 +14,7 @@ import math
 import os
 import signal
 import threading
+import weakref
 
 from absl import logging
 import jax
@@ -73,6 +74,10 @@ class Trainer:
     # Prediction never needs cross-device statistics.
     predictor = family_cls(config, spec) if pmap else self.family
     self._predict = jax.jit(predictor.predict, static_argnames='ema')
+    self._inference_state = jax.jit(predictor.inference_state,
+                                    static_argnames='ema')
+    # (a weak reference to a training state, its inference state)
+    self._ema_state = (lambda: None, None)
 
     # `phase` (static): the family's phase of the step (`Family.phase`);
     # one compilation per distinct phase, None for the families whose
@@ -221,9 +226,16 @@ class Trainer:
 
   def predict(self, state, inputs: dict, ema: bool = False):
     """`Family.predict` on host inputs (inference mode), on the host: an
-    array, or a dict of them (the unpaired family's both directions)."""
+    array, or a dict of them (the unpaired family's both directions). With
+    `ema`, of `Family.inference_state`, computed once per state."""
+    if not ema:
+      return jax.tree.map(np.asarray, self._predict(
+          self.on_one_device(state), inputs, ema=False))
+    if self._ema_state[0]() is not state:
+      self._ema_state = (weakref.ref(state), self._inference_state(
+          self.on_one_device(state), ema=True))
     return jax.tree.map(np.asarray, self._predict(
-        self.on_one_device(state), inputs, ema=ema))
+        self._ema_state[1], inputs, ema=True))
 
 
 class _BestCheckpoint:

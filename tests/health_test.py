@@ -135,6 +135,7 @@ def test_a_frozen_generator_against_a_minimax_discriminator_warns(
   assert 'loss.name=non_saturating' in warnings[
       'vanishing_generator_gradient']['message']
   assert 'loss.label_smoothing' in warnings['discriminator_wins']['message']
+  assert 'train.diffaugment=' in warnings['discriminator_wins']['message']
   last = [r for r in records if 'd_real_acc' in r][-1]
   assert last['d_real_acc'] == last['d_fake_acc'] == 1.0
   assert any('Training health' in r.message for r in caplog.records)

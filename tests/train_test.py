@@ -102,6 +102,66 @@ def test_ema_tracks_the_generator():
     np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-7)
 
 
+def test_standing_statistics_are_the_weights_own():
+  """BatchNorm statistics for weights training never ran (an EMA's): with
+  one batch's, eval mode gives training mode's outputs on that batch, layer
+  after layer; over K batches they are the batches' mean."""
+  config, shape = _tiny(dcgan.get_config())
+  gan = gan_family.GAN(config, shape)
+  state = jax.jit(gan.init)(jax.random.key(0))
+  # Weights whose statistics no running average kept.
+  params = jax.tree.map(lambda p: 1.2 * p, state.g_params)
+  standing = jax.jit(gan_family.standing_statistics, static_argnums=0)
+  generate = jax.jit(gan.generate, static_argnames='train')
+  z1, z2 = gan.noise(jax.random.key(1)), gan.noise(jax.random.key(2))
+  one = standing(gan.generator, params, state.g_state, z1[None])
+  trained, _ = generate(params, state.g_state, z1, train=True)
+  np.testing.assert_allclose(generate(params, one, z1, train=False)[0],
+                             trained, atol=1e-4)
+  stale, _ = generate(params, state.g_state, z1, train=False)
+  assert np.abs(stale - trained).max() > 1e-2
+  other = standing(gan.generator, params, state.g_state, z2[None])
+  both = standing(gan.generator, params, state.g_state, jnp.stack([z1, z2]))
+  for a, b, c in zip(jax.tree.leaves(both), jax.tree.leaves(one),
+                     jax.tree.leaves(other), strict=True):
+    np.testing.assert_allclose(a, (b + c) / 2, rtol=1e-5, atol=1e-6)
+  # A generator without BatchNorm keeps its (empty) state.
+  assert gan_family.standing_statistics(None, params, {}, z1[None]) == {}
+
+
+def test_ema_predictions_use_the_ema_weights_own_statistics():
+  """The trainer's EMA samples (evaluation with config.eval.use_ema) and
+  `sample`'s: the EMA weights with `standing_statistics` over
+  `standing_inputs`, recomputed when the state moves on."""
+  from jaxgan import sample  # pylint: disable=g-import-not-at-top
+  config, shape = _tiny(dcgan.get_config())
+  config.train.ema_decay = 0.5
+  trainer = train.Trainer(config, shape, devices=jax.devices()[:1])
+  gan = trainer.family
+  state, _ = trainer.step(trainer.init_state(),
+                          {'image': _real_batches(config, shape)})
+  host = trainer.unreplicate(state)
+  z = np.asarray(gan.noise(jax.random.key(3)))
+  inputs = gan_family.standing_inputs(config)
+  assert inputs[0].shape == (gan_family.STANDING_BATCHES, 8, 16)
+  own = gan_family.standing_statistics(gan.generator, host.ema_params,
+                                       host.g_state, *inputs)
+  want, _ = gan.generate(host.ema_params, own, z, train=False)
+  got = trainer.predict(state, {'z': z}, ema=True)
+  np.testing.assert_allclose(got, want, atol=1e-5)
+  assert not np.allclose(got, gan.generate(host.ema_params, host.g_state, z,
+                                           train=False)[0], atol=1e-3)
+  generator = sample.Generator(config, {}, 1, gan.generator,
+                               {'params': host.g_params, **host.g_state},
+                               host.ema_params)
+  np.testing.assert_allclose(generator(z, ema=True), want, atol=1e-5)
+  np.testing.assert_allclose(trainer.predict(state, {'z': z}), generator(z),
+                             atol=1e-5)
+  state, _ = trainer.step(state, {'image': _real_batches(config, shape, 1)})
+  assert not np.allclose(trainer.predict(state, {'z': z}, ema=True), got,
+                         atol=1e-4)
+
+
 def _run(config, shape, devices, batches):
   trainer = train.Trainer(config, shape, devices=devices)
   state = trainer.init_state()

@@ -146,7 +146,10 @@ def train_seeds(config, seeds, num_steps: int, num_samples: int = 2500):
       state, finite = jax.lax.scan(body, state, None, length=num_steps)
     z = jax.random.normal(sample_key,
                           (num_samples, config.model.latent_dim))
-    params = state.ema_params if config.train.ema_decay else state.g_params
+    params = state.g_params
+    if config.train.ema_decay:
+      state = gan.inference_state(state, ema=True)
+      params = state.ema_params
     samples, _ = gan.generate(params, state.g_state, z, train=False)
     return samples, jnp.all(finite)
 

@@ -145,6 +145,13 @@ class Family(abc.ABC):
   def predict(self, state, inputs: dict, ema: bool = False):
     """What the generator makes of `inputs` (inference mode)."""
 
+  def inference_state(self, state, ema: bool = False):
+    """The state `predict(state, inputs, ema)` is given: computed once per
+    state (pure), reused over many predict calls. The state itself here; the
+    GAN family gives an EMA generator BatchNorm statistics of its own."""
+    del ema
+    return state
+
   @abc.abstractmethod
   def sample_inputs(self, data, num: int) -> dict:
     """The fixed inputs of the sample grid."""

@@ -138,9 +138,14 @@ def discriminator_heads(module, h, y, score_init, use_bias=True,
   return score, jax.tree.map(lambda a: a.astype(jnp.float32), heads)
 
 
+# PyTorch's momentum=0.1: running = 0.9 running + 0.1 batch.
+BATCH_NORM_MOMENTUM = 0.9
+
+
 def batch_norm(train: bool, axis_name: str | None, dtype: Any, name=None):
-  # momentum 0.9 is PyTorch's momentum=0.1; scale ~ N(1, 0.02) as in DCGAN.
-  return nn.BatchNorm(use_running_average=not train, momentum=0.9,
+  # Scale ~ N(1, 0.02) as in DCGAN.
+  return nn.BatchNorm(use_running_average=not train,
+                      momentum=BATCH_NORM_MOMENTUM,
                       epsilon=1e-5, axis_name=axis_name, dtype=dtype,
                       scale_init=lambda k, s, d: 1.0 + dcgan_init(k, s, d),
                       name=name)
