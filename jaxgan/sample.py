@@ -99,10 +99,9 @@ class Generator:
     """The EMA weights with BatchNorm statistics of their own
     (`gan.standing_statistics`, as training's evaluation gives them)."""
     state = {k: v for k, v in self.variables.items() if k != 'params'}
-    z, labels = gan_family.standing_inputs(self.config)
     state = jax.jit(functools.partial(
-        gan_family.standing_statistics, self.module))(
-            self.ema_params, state, z, labels)
+        gan_family.ema_statistics, self.module, self.config))(
+            self.ema_params, state)
     return {'params': self.ema_params, **state}
 
   @property

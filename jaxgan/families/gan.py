@@ -589,9 +589,8 @@ class GAN(base.Family):
     gives them; the raw generator keeps its running statistics."""
     if not ema or not state.g_state:
       return state
-    z, labels = standing_inputs(self.config)
-    return state.replace(g_state=standing_statistics(
-        self.generator, state.ema_params, state.g_state, z, labels))
+    return state.replace(g_state=ema_statistics(
+        self.generator, self.config, state.ema_params, state.g_state))
 
   def predict(self, state, inputs, ema=False):
     """Samples (eval-mode BatchNorm) for {'z'[, 'labels']}; with `ema`,
@@ -699,6 +698,14 @@ def standing_statistics(generator, params, g_state: dict, z, labels=None):
   _, stats = jax.lax.scan(one, None, (z, labels))
   return {**g_state, 'batch_stats': jax.tree.map(
       lambda s: jnp.mean(s, axis=0), stats)}
+
+
+def ema_statistics(generator, config, ema_params, g_state: dict) -> dict:
+  """g_state with the EMA weights' own BatchNorm statistics:
+  `standing_statistics` over `standing_inputs(config)`, what training's
+  evaluation and `sample --ema` both use."""
+  return standing_statistics(generator, ema_params, g_state,
+                             *standing_inputs(config))
 
 
 def resolve_num_classes(config, dataset):
