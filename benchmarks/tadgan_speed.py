@@ -52,8 +52,8 @@ class _EpochClock:
     self.stamps, self.count = [], 0
     self._step = trainer.step
 
-  def step(self, state, batch):
-    state, metrics = self._step(state, batch)
+  def step(self, state, batch, phase=None):
+    state, metrics = self._step(state, batch, phase)
     self.count += 1
     if self.count % self.per_epoch == 0:
       jax.block_until_ready(state)

@@ -32,25 +32,27 @@ def _sigmoid(x):
   return 1 / (1 + np.exp(-x))
 
 
-def _numpy_lstm(p, x, in_mask, rec_mask, reverse=False):
-  """Keras's LSTM (implementation 2) in NumPy: gates i, f, g, o from the
-  masked input and the masked previous output; Flax's per-gate kernels."""
+def _numpy_lstm(p, x, in_masks, rec_masks, reverse=False):
+  """Keras's LSTM (implementation 1, what recurrent_dropout selects) in
+  NumPy: gate n of i, f, g (Keras's c), o from the input times its own
+  mask in_masks[n] and the previous output times rec_masks[n]; Flax's
+  per-gate kernels."""
   b, t, _ = x.shape
   units = p['hi']['kernel'].shape[0]
   c, h = np.zeros((b, units)), np.zeros((b, units))
   out = np.zeros((b, t, units))
   steps = range(t - 1, -1, -1) if reverse else range(t)
   for s in steps:
-    xi, hm = x[:, s] * in_mask, h * rec_mask
-    gate = {g: xi @ p[f'i{g}']['kernel'] + hm @ p[f'h{g}']['kernel'] +
-            p[f'h{g}']['bias'] for g in 'ifgo'}
+    gate = {g: (x[:, s] * in_masks[n]) @ p[f'i{g}']['kernel'] +
+            (h * rec_masks[n]) @ p[f'h{g}']['kernel'] + p[f'h{g}']['bias']
+            for n, g in enumerate('ifgo')}
     c = _sigmoid(gate['f']) * c + _sigmoid(gate['i']) * np.tanh(gate['g'])
     h = _sigmoid(gate['o']) * np.tanh(c)
     out[:, s] = h
   return out
 
 
-def test_bilstm_equals_a_numpy_reference_with_dropout_masks():
+def test_bilstm_equals_a_numpy_reference_with_keras_per_gate_masks():
   lstm = nets.BiLSTM(7, dropout=0.3, recurrent_dropout=0.4)
   x = jax.random.normal(jax.random.key(0), (3, 9, 4))
   params = nets.keras_forget_bias(lstm.init(jax.random.key(1), x)['params'])
@@ -62,24 +64,28 @@ def test_bilstm_equals_a_numpy_reference_with_dropout_masks():
   y = lstm.apply({'params': params}, x, train=True,
                  rngs={'dropout': jax.random.key(2)})
   # The masks it drew: the module's first four 'dropout' draws (input and
-  # recurrent, forward then backward).
+  # recurrent, forward then backward), each one mask per gate.
   keys = lstm.apply({'params': params}, x,
                     rngs={'dropout': jax.random.key(2)},
                     method=lambda m, _: [m.make_rng('dropout')
                                          for _ in range(4)])
   masks = [np.asarray(jax.random.bernoulli(k, 1 - rate, shape)) / (1 - rate)
            for k, rate, shape in zip(keys, (0.3, 0.4) * 2,
-                                     ((3, 4), (3, 7)) * 2)]
+                                     ((4, 3, 4), (4, 3, 7)) * 2)]
+  # The gates' masks differ (Keras's implementation 1), so a unit dropped
+  # from one gate still reaches the others.
+  assert not np.array_equal(masks[0][0], masks[0][1])
   x64 = np.asarray(x, np.float64)
   want = np.concatenate(
       [_numpy_lstm(cells['forward'], x64, masks[0], masks[1]),
        _numpy_lstm(cells['backward'], x64, masks[2], masks[3], reverse=True)],
       -1)
   np.testing.assert_allclose(np.asarray(y), want, rtol=1e-5, atol=1e-6)
-  # Inference: no masks.
+  # Inference: no masks (the fused products).
+  ones = np.ones((4, 1, 1))
   want = np.concatenate(
-      [_numpy_lstm(cells['forward'], x64, 1.0, 1.0),
-       _numpy_lstm(cells['backward'], x64, 1.0, 1.0, reverse=True)], -1)
+      [_numpy_lstm(cells['forward'], x64, ones, ones),
+       _numpy_lstm(cells['backward'], x64, ones, ones, reverse=True)], -1)
   np.testing.assert_allclose(np.asarray(lstm.apply({'params': params}, x)),
                              want, rtol=1e-5, atol=1e-6)
 

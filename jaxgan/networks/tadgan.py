@@ -14,15 +14,13 @@ for windows (B, T, 1) and latents (B, L, 1), T = 100 and L = 20 there:
   CriticZ    Flatten -> 2 x [Dense(L), LeakyReLU(0.2), Dropout(0.2)] -> Dense(1)
 
 Bidirectional layers concatenate the forward and the (time-aligned)
-backward sequences. The LSTMs are Flax's `OptimizedLSTMCell` over
-`nn.scan`, with Keras's variational dropout: masks drawn once per
-sequence and direction, the same at every step, scaled by 1 / (1 - rate),
-on the input and on the previous output h (the cell state is not masked).
-One deviation: Keras 2.14 runs an LSTM with recurrent_dropout in its
-`implementation=1`, which draws a separate pair of masks for each of the
-four gates; Flax's cell takes one input and one state, so jaxgan draws one
-pair (Keras's `implementation=2` form): the same rate on the same inputs,
-shared by the gates.
+backward sequences. The LSTMs are Flax's LSTM cell parameters over
+`nn.scan`, with Keras 2.14's dropout: an LSTM with recurrent_dropout runs
+in Keras's `implementation=1`, which draws, once per sequence and
+direction, a separate input mask and recurrent mask for each of the four
+gates (i, f, c, o), the same at every step, scaled by 1 / (1 - rate); the
+cell state is not masked. Without masks (inference, the encoder) the four
+gates' products are fused into one, as Flax's `OptimizedLSTMCell`.
 Initialization follows Keras in distribution: Dense and Conv kernels
 Glorot-uniform, zero biases; each LSTM gate's input kernel uniform with
 Keras's fused (in, 4 units) Glorot limit, each gate's recurrent kernel
@@ -52,27 +50,58 @@ def _gate_kernel_init(units: int):
   return init
 
 
-def _cell(units, name):
-  return nn.OptimizedLSTMCell(
-      units, kernel_init=_gate_kernel_init(units),
-      recurrent_kernel_init=nn.initializers.orthogonal(scale=0.5), name=name)
+GATES = 'ifgo'  # Keras's i, f, c, o; Flax's parameter names.
+
+
+class KerasLSTMCell(nn.Module):
+  """An LSTM step with `nn.OptimizedLSTMCell`'s parameters (per gate: an
+  input kernel 'i<gate>', a recurrent kernel 'h<gate>' with the bias) and
+  Keras's per-gate dropout masks. `masks`: None (no dropout: the four
+  gates' products fused into one, as Flax's cell) or (input masks
+  (4, B, F), recurrent masks (4, B, units)), gate n computed from
+  x * input_masks[n] and h * recurrent_masks[n]: one product per gate
+  (a single input feature, the generator's first LSTM: a broadcast
+  multiply)."""
+  units: int
+
+  @nn.compact
+  def __call__(self, carry, x, masks=None):
+    c, h = carry
+    dense = nn.recurrent.DenseParams
+    w_in = [dense(self.units, use_bias=False,
+                  kernel_init=_gate_kernel_init(self.units),
+                  name=f'i{g}')(x)[0] for g in GATES]
+    w_rec = [dense(self.units,
+                   kernel_init=nn.initializers.orthogonal(scale=0.5),
+                   name=f'h{g}')(h) for g in GATES]
+    bias = jnp.concatenate([b for _, b in w_rec])
+    if masks is None:
+      z = (x @ jnp.concatenate(w_in, -1) +
+           h @ jnp.concatenate([k for k, _ in w_rec], -1) + bias)
+    else:
+      in_masks, rec_masks = masks
+      product = (lambda a, w: a * w) if x.shape[-1] == 1 else jnp.dot
+      z = jnp.concatenate([product(x * in_masks[n], w_in[n]) +
+                           (h * rec_masks[n]) @ w_rec[n][0]
+                           for n in range(4)], -1) + bias
+    zi, zf, zg, zo = jnp.split(z, 4, axis=-1)
+    c = nn.sigmoid(zf) * c + nn.sigmoid(zi) * jnp.tanh(zg)
+    h = nn.sigmoid(zo) * jnp.tanh(c)
+    return (c, h), h
 
 
 class _BiStep(nn.Module):
   """Step t of the forward LSTM and step T - 1 - t of the backward one, with
-  Keras's dropout masks (1 where there is none): one loop for both
-  directions, as XLA:CPU's loop overhead, not arithmetic, bounds these
-  small cells."""
+  Keras's dropout masks (None: none): one loop for both directions, as
+  XLA:CPU's loop overhead, not arithmetic, bounds these small cells."""
   units: int
 
   @nn.compact
   def __call__(self, carry, xs, masks):
     out = []
     for d, name in enumerate(('forward', 'backward')):
-      c, h = carry[d]
-      input_mask, recurrent_mask = masks[d]
-      carry_d, y = _cell(self.units, name)((c, h * recurrent_mask),
-                                           xs[d] * input_mask)
+      carry_d, y = KerasLSTMCell(self.units, name=name)(
+          carry[d], xs[d], None if masks is None else masks[d])
       out.append((carry_d, y))
     return (out[0][0], out[1][0]), (out[0][1], out[1][1])
 
@@ -90,16 +119,19 @@ class BiLSTM(nn.Module):
     batch, _, features = x.shape
 
     def mask(rate, width):
-      if not train or rate == 0:
-        return jnp.ones((batch, width), x.dtype)
+      """Keras's masks of one direction: one per gate, (4, B, width)."""
+      if rate == 0:
+        return jnp.ones((4, batch, width), x.dtype)
       keep = jax.random.bernoulli(self.make_rng('dropout'), 1 - rate,
-                                  (batch, width))
+                                  (4, batch, width))
       return keep.astype(x.dtype) / (1 - rate)
 
-    # Per direction: the input mask, then the recurrent one.
-    masks = tuple((mask(self.dropout, features),
-                   mask(self.recurrent_dropout, self.units))
-                  for _ in range(2))
+    masks = None
+    if train and (self.dropout or self.recurrent_dropout):
+      # Per direction: the input masks, then the recurrent ones.
+      masks = tuple((mask(self.dropout, features),
+                     mask(self.recurrent_dropout, self.units))
+                    for _ in range(2))
     scan = nn.scan(_BiStep, variable_broadcast='params',
                    split_rngs={'params': False},
                    in_axes=(1, nn.broadcast), out_axes=1)
