@@ -59,9 +59,7 @@ class KerasLSTMCell(nn.Module):
   Keras's per-gate dropout masks. `masks`: None (no dropout: the four
   gates' products fused into one, as Flax's cell) or (input masks
   (4, B, F), recurrent masks (4, B, units)), gate n computed from
-  x * input_masks[n] and h * recurrent_masks[n]: one product per gate
-  (a single input feature, the generator's first LSTM: a broadcast
-  multiply)."""
+  x * input_masks[n] and h * recurrent_masks[n]: one product per gate."""
   units: int
 
   @nn.compact
@@ -80,8 +78,7 @@ class KerasLSTMCell(nn.Module):
            h @ jnp.concatenate([k for k, _ in w_rec], -1) + bias)
     else:
       in_masks, rec_masks = masks
-      product = (lambda a, w: a * w) if x.shape[-1] == 1 else jnp.dot
-      z = jnp.concatenate([product(x * in_masks[n], w_in[n]) +
+      z = jnp.concatenate([(x * in_masks[n]) @ w_in[n] +
                            (h * rec_masks[n]) @ w_rec[n][0]
                            for n in range(4)], -1) + bias
     zi, zf, zg, zo = jnp.split(z, 4, axis=-1)
