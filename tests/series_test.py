@@ -401,6 +401,23 @@ def test_short_run_finds_the_labelled_jump_and_the_benchmark_resumes(
   assert 'mean of groups' in nab.format_table(table)
 
 
+def test_a_stopped_signal_exits_cleanly_without_a_row(tmp_path,
+                                                   monkeypatch):
+  """A benchmark stopped by SIGTERM mid-signal: train_and_evaluate returns
+  after its checkpoint without detecting; run_signal exits 0 and writes no
+  scores.json (so the next run resumes the signal), instead of failing on
+  the missing anomalies.csv."""
+  from jaxgan.benchmarks import nab  # pylint: disable=g-import-not-at-top
+  workdir = nab.run_dir(tmp_path, SIGNAL, 0)
+  calls = []
+  monkeypatch.setattr(nab.train, 'train_and_evaluate',
+                      lambda *args, **kwargs: calls.append(args))
+  with pytest.raises(SystemExit) as stopped:
+    nab.run_signal(SIGNAL, 0, 2, '../shared/data/nab', workdir)
+  assert stopped.value.code == 0 and len(calls) == 1
+  assert not (workdir / 'scores.json').exists()
+
+
 def test_orion_release_results_are_summed_per_group_as_ours(tmp_path):
   """Orion's per-signal results CSV (its benchmark/results/<version>.csv
   layout): only the TadGAN rows of NAB groups count, summed per group by the

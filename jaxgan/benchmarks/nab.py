@@ -104,6 +104,13 @@ def run_signal(signal: str, seed: int, epochs: int, nab_dir: str,
       p.name.isdigit() for p in (workdir / 'checkpoints').glob('*'))
   train.train_and_evaluate(config, str(workdir), jax.devices()[:1],
                            restart=restart)
+  if not (workdir / 'anomalies.csv').exists():
+    # SIGTERM or SIGINT: training checkpointed and returned before its
+    # detection. Not a result: stop here, as `jaxgan.main` does.
+    logging.warning('%s seed %d stopped before its detection; its '
+                    'checkpoint is in %s: run the same command to resume.',
+                    signal, seed, workdir)
+    raise SystemExit(0)
   found = evaluation.read_anomalies(workdir / 'anomalies.csv')
   labels = series_data.read_labels(
       pathlib.Path(nab_dir) / 'labels' / 'combined_windows.json',

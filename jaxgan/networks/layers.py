@@ -595,7 +595,7 @@ class PatchConv(nn.Module):
   input pixel by all k * k taps and adds the shifted products (for narrow
   outputs); 'winograd' (3x3 stride 1 only) computes Winograd's F(2x2, 3x3),
   the rules' choice for the wide 3x3 layers of the ResNet generator and
-  SRResNet; 'tuned' times them here.
+  SRResNet, 'winograd4' F(4x4, 3x3); 'tuned' times them here.
   """
   features: int
   kernel_size: int = 4
@@ -670,14 +670,25 @@ def _patch_col2im(site):
   return conv
 
 
-# Winograd's minimal filtering F(2x2, 3x3) (Lavin & Gray 2016): each 2x2
-# output tile of a 3x3 stride-1 convolution from its 4x4 input tile d and
-# the kernel g as A^T [(G g G^T) * (B^T d B)] A, the channel sums as 16
-# products (tiles, C) x (C, F): 16 multiplies per tile where the direct
-# convolution does 36. The transforms hold only 0, +-1 and +-1/2.
-_WINO_BT = ((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1))
-_WINO_G = ((1, 0, 0), (.5, .5, .5), (.5, -.5, .5), (0, 0, 1))
-_WINO_AT = ((1, 1, 1, 0), (0, 1, -1, -1))
+# Winograd's minimal filtering F(m x m, 3x3) (Lavin & Gray 2016): each
+# m x m output tile of a 3x3 stride-1 convolution from its (m+2)^2 input
+# tile d and the kernel g as A^T [(G g G^T) * (B^T d B)] A, the channel sums
+# as (m+2)^2 products (tiles, C) x (C, F). F(2x2, 3x3): 16 multiplies per 4
+# outputs where the direct convolution does 36, transforms of 0, +-1 and
+# +-1/2. F(4x4, 3x3) (points 0, +-1, +-2): 36 per 16 outputs, 4x fewer, and
+# fewer transformed values per output (36 per 16 against 16 per 4) for more
+# additions per value and a larger float error (the transforms' 4s and 5s).
+_WINOGRAD = {
+    2: (((1, 0, -1, 0), (0, 1, 1, 0), (0, -1, 1, 0), (0, 1, 0, -1)),
+        ((1, 0, 0), (.5, .5, .5), (.5, -.5, .5), (0, 0, 1)),
+        ((1, 1, 1, 0), (0, 1, -1, -1))),
+    4: (((4, 0, -5, 0, 1, 0), (0, -4, -4, 1, 1, 0), (0, 4, -4, -1, 1, 0),
+         (0, -2, -1, 2, 1, 0), (0, 2, -1, -2, 1, 0), (0, 4, 0, -5, 0, 1)),
+        ((1 / 4, 0, 0), (-1 / 6, -1 / 6, -1 / 6), (-1 / 6, 1 / 6, -1 / 6),
+         (1 / 24, 1 / 12, 1 / 6), (1 / 24, -1 / 12, 1 / 6), (0, 0, 1)),
+        ((1, 1, 1, 1, 1, 0), (0, 1, -1, 2, -2, 0), (0, 1, 1, 4, 4, 0),
+         (0, 1, -1, 8, -8, 1))),
+}
 
 
 def _combine(coefficients, parts):
@@ -690,43 +701,44 @@ def _combine(coefficients, parts):
   return total
 
 
-def _patch_winograd(site):
-  """A 3x3 stride-1 convolution as Winograd's F(2x2, 3x3): the input and
-  output transforms are slices and additions XLA fuses, the products 16
-  plain dots, and autodiff's gradients again transforms and dots. XLA:CPU's
-  own 3x3 convolution and im2col reach a third to half of a plain dot's
-  rate at the ResNet generator's and SRResNet's 3x3 layers
-  (benchmarks/README.md); this form does less arithmetic at a dot's rate. Odd output sizes take one
-  padded row or column more, cropped after. Float error: about 1e-6
-  relative (the transforms' sums), tested against XLA's in
-  conv_forms_test."""
-  p = site.padding
+def _patch_winograd(site, m: int = 2):
+  """A 3x3 stride-1 convolution as Winograd's F(m x m, 3x3): the input and
+  output transforms are slices and additions XLA fuses, the products
+  (m+2)^2 plain dots, and autodiff's gradients again transforms and dots.
+  XLA:CPU's own 3x3 convolution and im2col reach a third to half of a plain
+  dot's rate at the ResNet generator's and SRResNet's 3x3 layers
+  (benchmarks/README.md); this form does less arithmetic at a dot's rate.
+  Output sizes that m does not divide take padded rows or columns more,
+  cropped after. Float error relative to XLA's (conv_forms_test): about
+  1e-6 for m=2, 1e-5 for m=4 (the transforms' sums)."""
+  p, n = site.padding, m + 2
+  bt, gm, at = _WINOGRAD[m]
 
   def conv(x, kernel):
     batch, height, width, channels = x.shape
     out_h, out_w = height + 2 * p - 2, width + 2 * p - 2
-    tiles_h, tiles_w = (out_h + 1) // 2, (out_w + 1) // 2
-    xp = jnp.pad(x, ((0, 0), (p, p + out_h % 2), (p, p + out_w % 2),
-                     (0, 0)))
-    g = jnp.asarray(_WINO_G, kernel.dtype)
+    tiles_h, tiles_w = -(-out_h // m), -(-out_w // m)
+    xp = jnp.pad(x, ((0, 0), (p, p + m * tiles_h - out_h),
+                     (p, p + m * tiles_w - out_w), (0, 0)))
+    g = jnp.asarray(gm, kernel.dtype)
     u = jnp.einsum('ai,ijcf,bj->abcf', g, kernel, g).reshape(
-        16, channels, -1)
+        n * n, channels, -1)
     # B^T d B: the rows' combinations, then the columns'.
-    rows = [xp[:, a:a + 2 * tiles_h:2] for a in range(4)]
+    rows = [xp[:, a:a + m * tiles_h:m] for a in range(n)]
     v = []
-    for r in range(4):
-      mixed = _combine(_WINO_BT[r], rows)
-      cols = [mixed[:, :, b:b + 2 * tiles_w:2] for b in range(4)]
-      v.extend(_combine(_WINO_BT[s], cols).reshape(-1, channels)
-               for s in range(4))
-    m = [jnp.dot(v[e], u[e]) for e in range(16)]
-    # A^T m A, each output tile's 2x2 pixels.
-    half = [[_combine(_WINO_AT[r], m[b::4]) for b in range(4)]
-            for r in range(2)]
-    y = jnp.stack([jnp.stack([_combine(_WINO_AT[s], half[r])
-                              for s in range(2)], 1) for r in range(2)], 1)
-    y = y.reshape(batch, tiles_h, tiles_w, 2, 2, -1).transpose(
-        0, 1, 3, 2, 4, 5).reshape(batch, 2 * tiles_h, 2 * tiles_w, -1)
+    for r in range(n):
+      mixed = _combine(bt[r], rows)
+      cols = [mixed[:, :, b:b + m * tiles_w:m] for b in range(n)]
+      v.extend(_combine(bt[s], cols).reshape(-1, channels)
+               for s in range(n))
+    prods = [jnp.dot(v[e], u[e]) for e in range(n * n)]
+    # A^T M A, each output tile's m x m pixels.
+    half = [[_combine(at[r], prods[b::n]) for b in range(n)]
+            for r in range(m)]
+    y = jnp.stack([jnp.stack([_combine(at[s], half[r])
+                              for s in range(m)], 1) for r in range(m)], 1)
+    y = y.reshape(batch, tiles_h, tiles_w, m, m, -1).transpose(
+        0, 1, 3, 2, 4, 5).reshape(batch, m * tiles_h, m * tiles_w, -1)
     return y[:, :out_h, :out_w]
 
   return conv
@@ -753,6 +765,9 @@ def _patch_rule(site):
     # 129, XLA 84), SRResNet's 24x24 64 -> 64 at batch 16 18 ms (im2col 41,
     # XLA 26); at 8x8 (that generator at 32x32: 12 ms, im2col 2) and from
     # 3 channels im2col stays faster.
+    # F(4x4, 3x3) ('winograd4') is left to the tuner: faster alone at some
+    # of these layers, not in SRGAN's whole iteration (benchmarks/README.md
+    # "Winograd F(4x4, 3x3)").
     return 'winograd'
   return 'im2col'
 
@@ -791,6 +806,9 @@ conv_forms.register('patch', 'xla', _patch_xla)
 conv_forms.register('patch', 'im2col', _patch_im2col)
 conv_forms.register('patch', 'col2im', _patch_col2im)
 conv_forms.register('patch', 'winograd', _patch_winograd,
+                    valid=_winograd_valid)
+conv_forms.register('patch', 'winograd4',
+                    lambda site: _patch_winograd(site, 4),
                     valid=_winograd_valid)
 conv_forms.register_rule('patch', _patch_rule)
 
