@@ -6,6 +6,8 @@ import csv
 import json
 import math
 import pathlib
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -418,6 +420,36 @@ def test_a_stopped_signal_exits_cleanly_without_a_row(tmp_path,
   assert not (workdir / 'scores.json').exists()
 
 
+def test_notrain_prints_the_partial_table_and_names_the_rest(
+    tmp_path, shared_data):
+  """`--notrain`: the table of the signals with scores.json, the others
+  named, nothing trained, no table.json (it is the whole benchmark's); with
+  --orion_results, the per-signal comparison too."""
+  from jaxgan.benchmarks import nab  # pylint: disable=g-import-not-at-top
+  out = tmp_path / 'out'
+  row = {'signal': SIGNAL, 'seed': 0, 'epochs': 35, 'seconds': 1.0,
+         'detected': 1, 'tp': 1, 'fp': 0, 'fn': 0}
+  nab.run_dir(out, SIGNAL, 0).mkdir(parents=True)
+  (nab.run_dir(out, SIGNAL, 0) / 'scores.json').write_text(json.dumps(row))
+  release = tmp_path / '0.7.1.csv'
+  release.write_text('dataset,pipeline,signal,iteration,tp,fp,fn\n'
+                     'artificialWithAnomaly,tadgan,art_daily_jumpsup,0,'
+                     '1,1,0\n')
+  result = subprocess.run(
+      [sys.executable, '-m', 'jaxgan.benchmarks.nab', '--notrain',
+       '--groups=artificialWithAnomaly', f'--out={out}',
+       f'--nab_dir={shared_data / "nab"}', f'--orion_results={release}'],
+      cwd=ROOT, capture_output=True, text=True, timeout=300, check=True)
+  printed = result.stdout
+  assert 'artificialWithAnomaly      1   1.0   0.0   0.0' in printed
+  assert 'Not done yet (5;' in printed
+  assert 'art_daily_nojump.csv seed 0' in printed
+  assert '0 of 1 signals gave counts some Orion release gave' in printed
+  assert not (out / 'table.json').exists()
+  assert not (nab.run_dir(out, 'artificialWithAnomaly/art_daily_nojump.csv',
+                          0)).exists()
+
+
 def test_orion_release_results_are_summed_per_group_as_ours(tmp_path):
   """Orion's per-signal results CSV (its benchmark/results/<version>.csv
   layout): only the TadGAN rows of NAB groups count, summed per group by the
@@ -442,6 +474,20 @@ def test_orion_release_results_are_summed_per_group_as_ours(tmp_path):
   assert t['realTweets']['tp'] == [0] and t['realTweets']['fn'] == [2]
   printed = nab.format_orion_releases(t, {'0.7.1': t, '0.7.0': t})
   assert '0.7.0' in printed and 'median' in printed
+  # Per signal: ours against the counts of each release.
+  other = [{**r, 'fp': 3} if r['signal'].endswith('7578.csv') else r
+           for r in rows]
+  ours = [{'signal': 'realTraffic/speed_7578.csv', 'seed': 0, 'tp': 4,
+           'fp': 2, 'fn': 0},
+          {'signal': 'realTraffic/speed_6005.csv', 'seed': 0, 'tp': 1,
+           'fp': 0, 'fn': 0}]
+  compared = nab.signals_against_releases(
+      ours, {'0.7.1': rows, '0.7.0': rows, '0.6.0': other})
+  assert [(c['same'], c['releases']) for c in compared] == [(2, 3), (0, 3)]
+  assert compared[0]['common'] == [((4, 2, 0), 2), ((4, 3, 0), 1)]
+  assert nab.format_signals(compared).endswith(
+      '1 of 2 signals gave counts some Orion release gave; 1 its most '
+      'common counts.')
   bad = tmp_path / 'bad.csv'
   bad.write_text('dataset,pipeline,signal\nrealTraffic,tadgan,x\n')
   with pytest.raises(ValueError, match='not an Orion benchmark results'):

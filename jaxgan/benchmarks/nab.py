@@ -14,7 +14,8 @@ windows with Orion's overlap counts, summed per group (`families/series/
 scoring.py`). --out gets one folder per signal and seed (the run's workdir:
 its checkpoints, `anomalies.csv` and `scores.json`) and `table.json`; a
 signal with scores.json is not trained again, so an interrupted benchmark
-resumes. The table prints each group's tp/fp/fn, precision, recall and F1
+resumes; --notrain prints the table of the signals done so far, naming the
+others. The table prints each group's tp/fp/fn, precision, recall and F1
 (mean and spread over seeds) beside Orion's published TadGAN and ARIMA F1
 (orion-ml 0.7.1), and the mean over groups.
 
@@ -27,9 +28,12 @@ persistent compilation cache (in --out).
 release), sums its TadGAN rows per group with the same scoring code, and
 prints each release's F1 per group beside ours, with the releases' range: a
 single run's group F1 moves by tenths between Orion's releases, which is
-the scale a comparison with one published row has to be read against.
+the scale a comparison with one published row has to be read against;
+then, per signal, our counts beside the releases' (how many releases gave
+the same counts).
 """
 
+import collections
 import csv
 import json
 import os
@@ -72,6 +76,9 @@ def define_flags():
                       'NAB\'s folder (data/, labels/).')
   flags.DEFINE_string('out', 'runs/nab', 'One folder per signal and seed, '
                       'and table.json; rerunning resumes.')
+  flags.DEFINE_bool('train', True, 'Train the signals not yet done; '
+                    '--notrain prints the table of those done (in --out) '
+                    'and names the rest.')
   flags.DEFINE_list('orion_results', [],
                     'Orion benchmark result CSVs (benchmark/results/'
                     '<version>.csv) to print beside ours.')
@@ -187,6 +194,43 @@ def format_orion_releases(ours: dict, releases: dict[str, dict]) -> str:
   return '\n'.join(lines)
 
 
+def signals_against_releases(rows: list[dict],
+                             releases: dict[str, list[dict]]) -> list[dict]:
+  """Per signal of ours (seed 0 where there are several): our tp/fp/fn,
+  how many of Orion's releases (name -> `orion_rows`) gave exactly those
+  counts, and the releases' counts from most to least common: whether a
+  group's difference is one Orion's own reruns show."""
+  out = []
+  for row in rows:
+    if row['seed'] != min(r['seed'] for r in rows
+                          if r['signal'] == row['signal']):
+      continue
+    counts = collections.Counter(
+        (r['tp'], r['fp'], r['fn']) for rel in releases.values()
+        for r in rel if r['signal'] == row['signal'] and r['seed'] == 0)
+    ours = (row['tp'], row['fp'], row['fn'])
+    out.append({'signal': row['signal'], 'ours': ours,
+                'releases': sum(counts.values()),
+                'same': counts.get(ours, 0),
+                'common': counts.most_common()})
+  return out
+
+
+def format_signals(compared: list[dict]) -> str:
+  lines = [f'{"signal":58s} {"ours":>9s} {"same":>9s}  Orion\'s releases']
+  for c in compared:
+    lines.append(
+        f'{c["signal"]:58s} {"/".join(map(str, c["ours"])):>9s} '
+        f'{c["same"]:>4d} of {c["releases"]:<2d}  ' + ', '.join(
+            f'{"/".join(map(str, k))} x{n}' for k, n in c['common']))
+  seen = sum(c['same'] > 0 for c in compared)
+  mode = sum(bool(c['common']) and c['same'] == c['common'][0][1]
+             for c in compared)
+  lines.append(f'{seen} of {len(compared)} signals gave counts some Orion '
+               f'release gave; {mode} its most common counts.')
+  return '\n'.join(lines)
+
+
 def format_table(t: dict) -> str:
   lines = [f'{"group":24s} {"sig":>3s} {"tp":>5s} {"fp":>5s} {"fn":>5s} '
            f'{"prec":>6s} {"rec":>6s} {"F1":>13s} {"Orion":>6s} {"ARIMA":>6s}']
@@ -213,8 +257,9 @@ def main(argv):
     raise app.UsageError(f'--groups: {unknown} are not NAB groups of '
                          f'Orion\'s benchmark ({", ".join(GROUPS)})')
   # Read before hours of training, so a wrong path fails now.
-  releases = {pathlib.Path(p).stem: table(orion_rows(p))
-              for p in FLAGS.orion_results}
+  release_rows = {pathlib.Path(p).stem: orion_rows(p)
+                  for p in FLAGS.orion_results}
+  releases = {name: table(r) for name, r in release_rows.items()}
   out = pathlib.Path(FLAGS.out)
   out.mkdir(parents=True, exist_ok=True)
   jax.config.update('jax_compilation_cache_dir', str(out / 'jax-cache'))
@@ -228,20 +273,31 @@ def main(argv):
     signals = [s for s in signals if s in FLAGS.signals]
   else:
     signals = [s for s in signals if s not in NOT_IN_ORION]
-  rows = []
+  rows, missing = [], []
   for signal in signals:
     for seed in range(FLAGS.seeds):
+      done = run_dir(out, signal, seed) / 'scores.json'
+      if not FLAGS.train and not done.exists():
+        missing.append(f'{signal} seed {seed}')
+        continue
       row = run_signal(signal, seed, FLAGS.epochs, FLAGS.nab_dir,
                        run_dir(out, signal, seed))
       logging.info('%s seed %d: tp %d fp %d fn %d (%.0f s)', signal, seed,
                    row['tp'], row['fp'], row['fn'], row['seconds'])
       rows.append(row)
+  if not rows:
+    raise app.UsageError(f'{out}: no signal done yet (--notrain)')
   result = table(rows)
-  (out / 'table.json').write_text(json.dumps(
-      {'table': result, 'signals': rows}, indent=1))
+  if not missing:  # table.json is the whole benchmark's.
+    (out / 'table.json').write_text(json.dumps(
+        {'table': result, 'signals': rows}, indent=1))
   print(format_table(result))
+  if missing:
+    print(f'Not done yet ({len(missing)}; this table sums the rest, its '
+          f'groups are partial): ' + ', '.join(missing))
   if releases:
     print(format_orion_releases(result, releases))
+    print(format_signals(signals_against_releases(rows, release_rows)))
 
 
 if __name__ == '__main__':
