@@ -807,9 +807,12 @@ conv_forms.register('patch', 'im2col', _patch_im2col)
 conv_forms.register('patch', 'col2im', _patch_col2im)
 conv_forms.register('patch', 'winograd', _patch_winograd,
                     valid=_winograd_valid)
+# F(4x4, 3x3) in float32 only: its transforms' coefficients (1/6, 1/24, 5,
+# 8) cost bfloat16's 8-bit significand several times its own rounding.
 conv_forms.register('patch', 'winograd4',
                     lambda site: _patch_winograd(site, 4),
-                    valid=_winograd_valid)
+                    valid=lambda site: (_winograd_valid(site) and
+                                        site.dtype == 'float32'))
 conv_forms.register_rule('patch', _patch_rule)
 
 
