@@ -219,6 +219,23 @@ def test_schedule_in_images_with_batch_sizes_per_level():
   assert final[-1].steps == 10
 
 
+def test_short_cpu_schedule_samples_and_checkpoints_at_phase_ends():
+  # The measured CIFAR-10 run's schedule: every phase 320 steps, samples at
+  # each phase's end, 4 checkpoints per phase (the fade figure needs 3+),
+  # all kept, and the EMA's horizon a fifth of a phase.
+  config = cli.load_config_file(
+      os.fspath(ROOT / 'configs' / 'progan.py') + ':cifar10_folder,cpu,short')
+  t = config.train
+  phases = schedules.make_phases(3, t.stable_images, t.fade_images,
+                                 t.batch_sizes, t.batch_size)
+  assert [p.steps for p in phases] == [320] * 7
+  assert all(p.end % config.sample_every == 0 for p in phases)
+  assert all(p.steps // config.checkpoint_every == 4 for p in phases)
+  assert config.keep_checkpoints >= phases[-1].end // config.checkpoint_every
+  assert 0.15 < 1 / (1 - t.ema_decay) / phases[0].steps < 0.25
+  assert (config.model.fmap_base, config.model.latent_dim) == (1024, 128)
+
+
 # --- The iteration -------------------------------------------------------------
 
 
