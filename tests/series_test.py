@@ -488,6 +488,32 @@ def test_orion_release_results_are_summed_per_group_as_ours(tmp_path):
   assert nab.format_signals(compared).endswith(
       '1 of 2 signals gave counts some Orion release gave; 1 its most '
       'common counts.')
+  # The bar against the published row, and Orion's reruns
+  # resampled per signal: identical releases give one outcome every draw;
+  # two that differ on one signal give each half the time.
+  published = {g: v['tadgan'] for g, v in scoring.ORION_F1.items()}
+  assert nab.meets_bar(published, published)
+  three_up = dict(published, artificialWithAnomaly=0.6, realTraffic=0.5,
+                  realTweets=0.6, realAWSCloudwatch=0.1)
+  assert not nab.meets_bar(three_up, published)  # The mean is below.
+  two_up = dict(published, artificialWithAnomaly=0.9, realTraffic=0.9,
+                realTweets=0.5, realAWSCloudwatch=0.7,
+                realAdExchange=0.6)
+  assert not nab.meets_bar(two_up, published)  # Mean above, 2 groups.
+  assert not nab.meets_bar(dict(published, realTweets=float('nan')),
+                           published)
+  same = nab.resampled_reruns({'a': rows, 'b': rows}, draws=200)
+  np.testing.assert_allclose(same['f1']['realTraffic'],
+                             t['realTraffic']['f1'])
+  assert np.isnan(same['f1']['realAdExchange']).all()  # No signals.
+  assert same['bar'] == 0.0 and same['signals'] == 3
+  split = nab.resampled_reruns({'a': rows, 'b': other}, draws=2000)
+  # speed_7578 gives 4/2/0 or 4/3/0: realTraffic 4/4/1 or 4/5/1.
+  values, counts = np.unique(split['f1']['realTraffic'], return_counts=True)
+  np.testing.assert_allclose(values, [8 / 14, 8 / 13])
+  assert abs(counts[0] / 2000 - 0.5) < 0.05
+  printed = nab.format_bar(t, {'0.7.1': t}, split)
+  assert 'does not meet' in printed and '0 of 1' in printed
   bad = tmp_path / 'bad.csv'
   bad.write_text('dataset,pipeline,signal\nrealTraffic,tadgan,x\n')
   with pytest.raises(ValueError, match='not an Orion benchmark results'):
