@@ -52,6 +52,10 @@ def define_flags():
   flags.DEFINE_string('data_dir', None, 'tfds data_dir, or the image folder '
                       'for --dataset=folder.')
   flags.DEFINE_string('manual_dir', None, 'tfds manual_dir (offline files).')
+  flags.DEFINE_list('image_size', None, 'stats: resize and centre-crop the '
+                    'images to H,W (or one side) as a run with '
+                    'data.image_size does, so that the reference is what the '
+                    'model trains on (default: as stored).')
   flags.DEFINE_list('networks', ['auto'], 'Feature networks: inception, '
                     'classifier, or auto (the domain classifier for MNIST and '
                     'Fashion-MNIST, Inception otherwise).')
@@ -115,13 +119,16 @@ def load_network(name: str, dataset: str):
 
 
 def dataset_images(dataset, split, data_dir=None, manual_dir=None,
-                   num=None) -> tuple[np.ndarray, str]:
-  """uint8 images of a split (the first `num`), and a name for the protocol."""
+                   num=None, image_size=None) -> tuple[np.ndarray, str]:
+  """uint8 images of a split (the first `num`), and a name for the protocol;
+  with `image_size` (H, W), resized and centre-cropped as the training
+  pipeline does."""
   if dataset == 'folder':
-    data = input_pipeline.folder_dataset(data_dir)
+    data = input_pipeline.folder_dataset(data_dir, image_size)
     name = f'folder:{os.path.abspath(data_dir)}'
   else:
-    data = input_pipeline.tfds_dataset(dataset, split, data_dir, manual_dir)
+    data = input_pipeline.tfds_dataset(dataset, split, data_dir, manual_dir,
+                                       image_size)
     name = f'{dataset}:{split}'
   count = data.num_examples if num is None else min(num, data.num_examples)
   images, _ = data.fetch(np.arange(count))
@@ -249,13 +256,15 @@ def compare_features(ref: dict, other: dict, seed: int = 0) -> dict:
 
 
 def make_reference(dataset, split, networks, data_dir=None, manual_dir=None,
-                   num=None, partial_prefix=None) -> tuple[dict, dict]:
+                   num=None, partial_prefix=None,
+                   image_size=None) -> tuple[dict, dict]:
   """Features, Gaussian statistics and k-NN radii of a dataset split.
 
   With `partial_prefix`, feature extraction resumes from (and keeps)
   PREFIX.NETWORK.partial.npz files; see extract_features.
   """
-  images, name = dataset_images(dataset, split, data_dir, manual_dir, num)
+  images, name = dataset_images(dataset, split, data_dir, manual_dir, num,
+                                image_size)
   per_network, protocols = {}, {}
   for net in resolve_networks(networks, dataset):
     network = load_network(net, dataset)
@@ -268,12 +277,27 @@ def make_reference(dataset, split, networks, data_dir=None, manual_dir=None,
   return per_network, protocol
 
 
+def parse_image_size(values) -> tuple[int, int] | None:
+  """--image_size=64 or 64,48 -> (64, 64) or (64, 48); None stays None."""
+  if not values:
+    return None
+  try:
+    size = tuple(int(v) for v in values)
+  except ValueError:
+    size = ()
+  if len(size) not in (1, 2) or min(size) < 1:
+    raise app.UsageError(f'--image_size={",".join(values)}: one positive '
+                         'side or H,W (e.g. --image_size=64)')
+  return size * 2 if len(size) == 1 else size
+
+
 def command_stats():
   if not FLAGS.dataset or not FLAGS.out:
     raise app.UsageError('stats needs --dataset and --out')
   per_network, protocol = make_reference(
       FLAGS.dataset, FLAGS.split, FLAGS.networks, FLAGS.data_dir,
-      FLAGS.manual_dir, FLAGS.num, partial_prefix=FLAGS.out)
+      FLAGS.manual_dir, FLAGS.num, partial_prefix=FLAGS.out,
+      image_size=parse_image_size(FLAGS.image_size))
   save_stats(FLAGS.out, per_network, protocol)
   for net in per_network:  # Finished: the resumable parts are not needed.
     epath.Path(f'{FLAGS.out}.{net}.partial.npz').unlink(missing_ok=True)

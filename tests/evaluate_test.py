@@ -3,6 +3,7 @@
 import json
 import os
 
+from absl import app
 import numpy as np
 import pytest
 
@@ -231,3 +232,26 @@ def test_feature_extraction_resumes_after_an_interruption(tmp_path):
                                           chunk=10)
   assert other.calls == [10, 10, 10, 5]
   np.testing.assert_array_equal(features, images[::-1].reshape(35, 4))
+
+
+def test_a_folder_reference_is_made_at_the_training_size(tmp_path):
+  """`stats --image_size`: the reference images are the ones a run with that
+  data.image_size trains on (resized and centre-cropped), not the files."""
+  from PIL import Image  # pylint: disable=g-import-not-at-top
+  rng = np.random.default_rng(0)
+  for i in range(3):  # Grey and portrait, as ORL's 92x112 faces.
+    Image.fromarray(rng.integers(0, 256, (28, 23), np.uint8)).save(
+        tmp_path / f'{i}.pgm')
+  stored, _ = evaluate.dataset_images('folder', 'train', str(tmp_path))
+  assert stored.shape == (3, 28, 23, 1)
+  images, name = evaluate.dataset_images('folder', 'train', str(tmp_path),
+                                         image_size=(16, 16))
+  assert images.shape == (3, 16, 16, 1) and name.startswith('folder:')
+  trained_on = input_pipeline.folder_dataset(tmp_path, (16, 16), 1)
+  np.testing.assert_array_equal(images, trained_on.fetch(np.arange(3))[0])
+  assert evaluate.parse_image_size(['64']) == (64, 64)
+  assert evaluate.parse_image_size(['64', '48']) == (64, 48)
+  assert evaluate.parse_image_size(None) is None
+  for bad in (['0'], ['a'], ['1', '2', '3']):
+    with pytest.raises(app.UsageError, match='--image_size'):
+      evaluate.parse_image_size(bad)
