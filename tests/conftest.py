@@ -67,19 +67,3 @@ def tfds_dir(tmp_path_factory, shared_data):
       input_pipeline.tfds_dataset(name, 'train', str(root),
                                   str(shared_data / folder))
   return root
-
-
-# The modules whose tests take a minute or more on 2 cores (the CI's
-# --durations), started first: left to the end of the collection, one of them
-# runs alone while the other xdist worker has nothing left to take.
-LONG_MODULES_FIRST = ('series_test', 'paired_test', 'cyclegan_test',
-                      'sr_test', 'ring8_test', 'mode_collapse_test',
-                      'inpainting_test')
-
-
-def pytest_collection_modifyitems(items):
-  def rank(item):
-    module = item.path.stem
-    return (LONG_MODULES_FIRST.index(module)
-            if module in LONG_MODULES_FIRST else len(LONG_MODULES_FIRST))
-  items.sort(key=rank)  # Stable: each module keeps its own order.

@@ -154,7 +154,6 @@ def test_losses_equal_a_float64_reference(tmp_path):
                                err_msg=name)
 
 
-@pytest.mark.xdist_group('cyclegan_learned')  # Its module fixture, once.
 def test_translate_serves_both_directions_and_refuses_others(learned,
                                                              tmp_path):
   run = learned['run']
@@ -195,7 +194,6 @@ class StandInFeatures:
     return {'network': 'stand-in', 'weights_sha256': '0'}
 
 
-@pytest.mark.xdist_group('cyclegan_learned')  # Its module fixture, once.
 def test_evaluation_scores_both_directions_and_the_cycle(learned):
   history = learned['history']
   assert history[-1]['step'] == learned['config'].train.num_steps
@@ -244,7 +242,6 @@ def learned(tmp_path_factory):
           'history': read('eval/history.jsonl')}
 
 
-@pytest.mark.xdist_group('cyclegan_learned')  # Its module fixture, once.
 def test_short_run_cycle_falls_and_translations_cross_to_the_target(learned):
   cycle = [m['g_cycle_A'] + m['g_cycle_B'] for m in learned['metrics']
            if 'g_cycle_A' in m]

@@ -102,7 +102,6 @@ def cgan_run(tmp_path_factory, tfds_dir):
   return root / 'run'
 
 
-@pytest.mark.xdist_group('export_cgan_run')  # Its module fixture, once.
 def test_conditional_gan_exports_as_sample_draws(tmp_path, cgan_run):
   card, model = exported(tmp_path, cgan_run, batch=4, ema=True)
   assert card['num_classes'] == 10 and card['latent_dim'] == 100
@@ -400,7 +399,6 @@ def test_package_runs_in_an_interpreter_without_site_packages(tmp_path,
 # --- The page ----------------------------------------------------------------
 
 
-@pytest.mark.xdist_group('export_cgan_run')  # Its module fixture, once.
 def test_page_server_answers_the_page_card_model_and_api(tmp_path, cgan_run):
   from jaxgan import serve  # pylint: disable=g-import-not-at-top
   export.export(str(cgan_run), str(tmp_path / 'model'), batch=4)
@@ -561,7 +559,6 @@ ORT_WEB = os.environ.get('JAXGAN_ORT_WEB_DIR', os.path.join(
     ROOT, '.node', 'node_modules', 'onnxruntime-web', 'dist'))
 
 
-@pytest.mark.xdist_group('export_cgan_run')  # Its module fixture, once.
 def test_static_page_runs_the_model_in_the_browser(tmp_path, cgan_run):
   """The static site (`--write_static`) on a plain file server: the model
   runs in Chromium with onnxruntime-web, and draws what the handler draws

@@ -74,7 +74,6 @@ def test_resize_matches_torch_bilinear():
     np.testing.assert_allclose(got, expected, atol=1e-6)
 
 
-@pytest.mark.xdist_group('inception_network')  # Its module fixture, once.
 def test_features_match_the_original_network(torchscript_path, network):
   images = _cifar_images()
   expected = _torch_reference(torchscript_path, images)
@@ -117,7 +116,6 @@ def _pytorch_fid_state_dict(variables, fc_weight, fc_bias):
   return {k: torch.from_numpy(np.array(v)) for k, v in state.items()}
 
 
-@pytest.mark.xdist_group('inception_network')  # Its module fixture, once.
 def test_pytorch_fid_layout_with_logits(network, tmp_path):
   rng = np.random.default_rng(1)
   fc_weight = rng.normal(0, 0.02, (1008, 2048)).astype(np.float32)
