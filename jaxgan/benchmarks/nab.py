@@ -254,8 +254,9 @@ def resampled_reruns(release_rows: dict[str, list[dict]],
   """Synthetic single runs of Orion's benchmark: for each signal, the
   tp/fp/fn of one of the releases (name -> `orion_rows`, iteration 0)
   drawn at random, independently across signals, summed per group as
-  `table`. Returns the draws' group F1 (`f1`, name -> array) and the fraction meeting `meets_bar` against the published
-  row (ORION_F1): how often a rerun of Orion itself, varying per signal as
+  `table`. Returns the draws' group F1 (`f1`, name -> array) and the
+  fraction meeting `meets_bar` against the published row (ORION_F1): how
+  often a rerun of Orion itself, varying per signal as
   its releases do, would pass the issue's bar."""
   published = {g: v['tadgan'] for g, v in scoring.ORION_F1.items()}
   per_signal = collections.defaultdict(list)
