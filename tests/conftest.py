@@ -50,6 +50,44 @@ def enable_x64():
   return jax.enable_x64(True)
 
 
+def shared_dir(tmp_path_factory, name: str) -> pathlib.Path:
+  """A directory of this test run that all its xdist workers see."""
+  base = tmp_path_factory.getbasetemp()
+  if os.environ.get('PYTEST_XDIST_WORKER'):  # basetemp/popen-gwN
+    base = base.parent
+  return base / name
+
+
+def built_once(tmp_path_factory, name: str, build) -> pathlib.Path:
+  """`build(directory)` run once per test run, its directory shared.
+
+  For a fixture that several tests of a module use and that takes minutes
+  (a short training run): xdist may send those tests to both workers, and
+  each would build it. The first worker to take the lock builds; the others
+  wait and read what it wrote. A build that failed is started again from an
+  empty directory by the next one to ask (and fails again, in that test).
+  Tests must only read the directory.
+  """
+  import fcntl  # pylint: disable=g-import-not-at-top
+  root = shared_dir(tmp_path_factory, name)
+  root.parent.mkdir(parents=True, exist_ok=True)
+  with open(root.parent / f'{name}.lock', 'w') as lock:
+    fcntl.flock(lock, fcntl.LOCK_EX)
+    built = root.parent / f'{name}.built'
+    if not built.exists():
+      shutil.rmtree(root, ignore_errors=True)
+      root.mkdir()
+      build(root)
+      built.touch()
+  return root
+
+
+@pytest.fixture(scope='session')
+def build_once(tmp_path_factory):
+  """`build_once(name, build)`: see `built_once`."""
+  return lambda name, build: built_once(tmp_path_factory, name, build)
+
+
 @pytest.fixture(scope='session')
 def tfds_dir(tmp_path_factory, shared_data):
   """A tfds data_dir with MNIST and Fashion-MNIST prepared from manual_dir.

@@ -216,29 +216,38 @@ def test_evaluation_scores_both_directions_and_the_cycle(learned):
 
 
 @pytest.fixture(scope='module')
-def learned(tmp_path_factory):
+def learned(build_once):
   """A short fixed-seed run on dark (A) and bright (B) images, scored
   during training by a domain classifier of the two: the run behind the
-  learning, evaluation and translation tests."""
-  root = tmp_path_factory.mktemp('learned')
-  write_domains(root / 'data', n=8,
-                folders=('trainA', 'trainB', 'testA', 'testB'))
-  config = tiny(root / 'data', steps=12)
-  config.train.n_epochs, config.train.n_epochs_decay = 100, 0
-  for name in ('g_optimizer', 'd_optimizer'):
-    config.train[name].learning_rate = 2e-3
-  config.eval_every = 4
-  data = unpaired_data.UnpairedData(config)
-  params, accuracy, meta = domain_classifier.train(data, epochs=20)
-  assert accuracy == 1.0  # Dark against bright.
-  path = root / 'domains.npz'
-  classifier.save(path, params, meta)
-  config.eval.classifier = str(path)
-  train.train_and_evaluate(config, root / 'run', jax.devices()[:1])
+  learning, evaluation and translation tests (built once per test run)."""
+
+  def config_of(root):
+    config = tiny(root / 'data', steps=12)
+    config.train.n_epochs, config.train.n_epochs_decay = 100, 0
+    for name in ('g_optimizer', 'd_optimizer'):
+      config.train[name].learning_rate = 2e-3
+    config.eval_every = 4
+    config.eval.classifier = str(root / 'domains.npz')
+    return config
+
+  def build(root):
+    write_domains(root / 'data', n=8,
+                  folders=('trainA', 'trainB', 'testA', 'testB'))
+    config = config_of(root)
+    data = unpaired_data.UnpairedData(config)
+    params, accuracy, meta = domain_classifier.train(data, epochs=20)
+    assert accuracy == 1.0  # Dark against bright.
+    classifier.save(config.eval.classifier, params, meta)
+    train.train_and_evaluate(config, root / 'run', jax.devices()[:1])
+
+  root = build_once('cyclegan-learned', build)
+  config = config_of(root)
   read = lambda name: [json.loads(line) for line in  # pylint: disable=g-long-lambda
                        (root / 'run' / name).read_text().splitlines()]
-  return {'config': config, 'run': root / 'run', 'data': data,
-          'classifier': path, 'metrics': read('metrics.jsonl'),
+  return {'config': config, 'run': root / 'run',
+          'data': unpaired_data.UnpairedData(config),
+          'classifier': root / 'domains.npz',
+          'metrics': read('metrics.jsonl'),
           'history': read('eval/history.jsonl')}
 
 

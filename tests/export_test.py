@@ -87,19 +87,22 @@ def exported(tmp_path, workdir, **kwargs):
 
 
 @pytest.fixture(scope='module')
-def cgan_run(tmp_path_factory, tfds_dir):
-  """A conditional DCGAN (configs/cgan.py:mnist at width 8) after a step."""
-  root = tmp_path_factory.mktemp('cgan')
-  config = cli.load_config_file(os.path.join(ROOT, 'configs',
-                                             'cgan.py') + ':mnist')
-  config.data.data_dir = str(tfds_dir)
-  config.model.g_features = config.model.d_features = 8
-  config.train.batch_size = 8
-  config.train.num_steps = 1
-  config.train.ema_decay = 0.9
-  config.sample_every = 0
-  train.train_and_evaluate(config, root / 'run', ONE)
-  return root / 'run'
+def cgan_run(build_once, tfds_dir):
+  """A conditional DCGAN (configs/cgan.py:mnist at width 8) after a step
+  (trained once per test run)."""
+
+  def build(root):
+    config = cli.load_config_file(os.path.join(ROOT, 'configs',
+                                               'cgan.py') + ':mnist')
+    config.data.data_dir = str(tfds_dir)
+    config.model.g_features = config.model.d_features = 8
+    config.train.batch_size = 8
+    config.train.num_steps = 1
+    config.train.ema_decay = 0.9
+    config.sample_every = 0
+    train.train_and_evaluate(config, root / 'run', ONE)
+
+  return build_once('export-cgan', build) / 'run'
 
 
 def test_conditional_gan_exports_as_sample_draws(tmp_path, cgan_run):
