@@ -57,7 +57,7 @@ import ml_collections
 import numpy as np
 
 from configs import (context_encoder, cyclegan, dcgan, gan_mlp, pix2pix,
-                     srgan, wgan_gp)
+                     sngan, srgan, wgan_gp)
 from jaxgan import families
 from jaxgan.families import gan as gan_family
 from jaxgan.families.paired import inpainting
@@ -74,8 +74,8 @@ DEFAULT_MODELS = 'mlp_mnist,dcgan32_mnist,dcgan64,wgan_gp32'
 FLAGS = flags.FLAGS
 flags.DEFINE_list('models', DEFAULT_MODELS,
                   'Workloads to time, of: mlp_mnist, dcgan28, dcgan32_mnist, '
-                  'dcgan64, wgan_gp28, wgan_gp32, pix2pix256, pix2pix32_b16, '
-                  'srgan96, context_encoder128, cyclegan256.')
+                  'dcgan64, wgan_gp28, wgan_gp32, sngan32, pix2pix256, '
+                  'pix2pix32_b16, srgan96, context_encoder128, cyclegan256.')
 flags.DEFINE_list('conv_impl', ['auto'], "Convolution formulations ('auto', "
                   "'conv', 'matmul').")
 flags.DEFINE_list('steps_per_dispatch', ['1'],
@@ -129,6 +129,10 @@ WORKLOADS = {
                           None),
     'wgan_gp32': Workload('gan', wgan_gp.get_config, (32, 32, 3), 64, 100, 5,
                           'wgan_gp32'),
+    # Miyato et al.'s CIFAR-10 SNGAN (configs/sngan.py): ResNet G and D,
+    # spectral norm, hinge, n_dis 5, batch 64, latent 128.
+    'sngan32': Workload('gan', lambda: sngan.get_config('sngan'),
+                        (32, 32, 3), 64, 128, 3, None),
     # The paper's setting: 256x256, batch 1 (unet_256, 54.4 M parameters).
     'pix2pix256': Workload('paired', _pix2pix_config, (256, 256, 3), 1, None,
                            10, 'pix2pix256'),
@@ -238,9 +242,10 @@ def model_flops(name: str) -> dict:
   fake batch shared by the critic and generator updates; D forward and
   backward on real, fake, and fake again for G's loss); WGAN-GP's is
   n_critic (F_G + 10 F_D) + 3 F_G + 2 F_D, the gradient penalty's double
-  backward through a critic without normalisation costing 4 F_D; pix2pix's
-  3 F_G + 8 F_D (D updated on the real and the fake pair, then G's loss
-  through D without D's weight gradients), F_D being D on one batch of
+  backward through a critic without normalisation costing 4 F_D; with
+  n_critic > 1 and no penalty (SNGAN) n_critic (F_G + 6 F_D) + 3 F_G + 2 F_D;
+  pix2pix's 3 F_G + 8 F_D (D updated on the real and the fake pair, then G's
+  loss through D without D's weight gradients), F_D being D on one batch of
   pairs.
 
   These are the model's nominal FLOPs, the same for every formulation, so
@@ -285,6 +290,8 @@ def model_flops(name: str) -> dict:
     n = config.train.n_critic
     if config.loss.penalty == 'gradient_penalty':
       per_iter = n * (f_g + 10 * f_d) + 3 * f_g + 2 * f_d
+    elif n > 1:  # Each critic update draws its own fakes (SNGAN's n_dis).
+      per_iter = n * (f_g + 6 * f_d) + 3 * f_g + 2 * f_d
     else:
       per_iter = 3 * f_g + 9 * f_d
   return {'fwd_gflop_G': f_g / 1e9, 'fwd_gflop_D': f_d / 1e9,
