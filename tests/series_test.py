@@ -444,7 +444,8 @@ def test_notrain_prints_the_partial_table_and_names_the_rest(
   assert 'artificialWithAnomaly      1   1.0   0.0   0.0' in printed
   assert 'Not done yet (5;' in printed
   assert 'art_daily_nojump.csv seed 0' in printed
-  assert '0 of 1 signals gave counts some Orion release gave' in printed
+  assert ('0 of 1 runs (signal and seed) gave counts some Orion release'
+          in printed)
   assert not (out / 'table.json').exists()
   assert not (nab.run_dir(out, 'artificialWithAnomaly/art_daily_nojump.csv',
                           0)).exists()
@@ -472,6 +473,17 @@ def test_orion_release_results_are_summed_per_group_as_ours(tmp_path):
   # realTraffic: tp 4, fp 4, fn 1 -> precision 0.5, recall 0.8.
   assert t['realTraffic']['f1'] == pytest.approx(2 * 0.5 * 0.8 / 1.3)
   assert t['realTweets']['tp'] == [0] and t['realTweets']['fn'] == [2]
+  # Seeds: a group's mean and spread are over the seeds done on all its
+  # signals; a seed still running is left out, until none is whole.
+  again = [{**r, 'seed': 1, 'tp': 0} for r in rows]
+  t2 = nab.table(rows + again)
+  assert t2['realTraffic']['seeds'] == 2
+  assert t2['realTraffic']['tp'] == [4, 0]
+  assert t2['realTraffic']['f1_std'] > 0
+  t3 = nab.table(rows + again[:1])  # Seed 1 has one of two realTraffic.
+  assert t3['realTraffic']['seeds'] == 1
+  assert t3['realTraffic']['f1'] == t['realTraffic']['f1']
+  assert nab.table(again[:1])['realTraffic']['signals'] == 1  # Running.
   printed = nab.format_orion_releases(t, {'0.7.1': t, '0.7.0': t})
   assert '0.7.0' in printed and 'median' in printed
   # Per signal: ours against the counts of each release.
@@ -480,14 +492,19 @@ def test_orion_release_results_are_summed_per_group_as_ours(tmp_path):
   ours = [{'signal': 'realTraffic/speed_7578.csv', 'seed': 0, 'tp': 4,
            'fp': 2, 'fn': 0},
           {'signal': 'realTraffic/speed_6005.csv', 'seed': 0, 'tp': 1,
-           'fp': 0, 'fn': 0}]
+           'fp': 0, 'fn': 0},
+          {'signal': 'realTraffic/speed_7578.csv', 'seed': 1, 'tp': 4,
+           'fp': 3, 'fn': 0}]
   compared = nab.signals_against_releases(
       ours, {'0.7.1': rows, '0.7.0': rows, '0.6.0': other})
-  assert [(c['same'], c['releases']) for c in compared] == [(2, 3), (0, 3)]
+  assert [(c['ours'], c['same'], c['releases']) for c in compared] == [
+      ([(4, 2, 0), (4, 3, 0)], [2, 1], 3), ([(1, 0, 0)], [0], 3)]
   assert compared[0]['common'] == [((4, 2, 0), 2), ((4, 3, 0), 1)]
-  assert nab.format_signals(compared).endswith(
-      '1 of 2 signals gave counts some Orion release gave; 1 its most '
-      'common counts.')
+  printed = nab.format_signals(compared)
+  assert '4/2/0 4/3/0   2,1 of 3' in printed
+  assert printed.endswith(
+      '2 of 3 runs (signal and seed) gave counts some Orion release gave; '
+      '1 its most common counts.')
   # The bar against the published row, and Orion's reruns
   # resampled per signal: identical releases give one outcome every draw;
   # two that differ on one signal give each half the time.

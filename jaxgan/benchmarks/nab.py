@@ -29,12 +29,12 @@ release), sums its TadGAN rows per group with the same scoring code, and
 prints each release's F1 per group beside ours, with the releases' range: a
 single run's group F1 moves by tenths between Orion's releases, which is
 the scale a comparison with one published row has to be read against;
-then, per signal, our counts beside the releases' (how many releases gave
-the same counts); then whether ours and each release meets the issue's bar
-(F1 at least the published on 3 of the 5 groups and on their mean), and how
-often a synthetic rerun of Orion meets it: each signal's counts drawn from
-one of its releases' at random (independent across signals), summed per
-group (`resampled_reruns`).
+then, per signal, our counts by seed beside the releases' (how many
+releases gave the same counts); then whether ours and each release meets
+the issue's bar (F1 at least the published on 3 of the 5 groups and on
+their mean), and how often a synthetic rerun of Orion meets it: each
+signal's counts drawn from one of its releases' at random (independent
+across signals), summed per group (`resampled_reruns`).
 """
 
 import collections
@@ -135,13 +135,19 @@ def run_signal(signal: str, seed: int, epochs: int, nab_dir: str,
 
 def table(rows: list[dict]) -> dict:
   """Per group: summed counts per seed, F1 mean and spread over seeds, and
-  Orion's numbers; 'mean' the mean of the groups' F1."""
+  Orion's numbers; 'mean' the mean of the groups' F1. A group's seeds are
+  those done on all its signals (of `rows`), while any is; a benchmark
+  still running its first seed sums the signals done."""
   seeds = sorted({r['seed'] for r in rows})
   per_seed = {s: scoring.summarize([r for r in rows if r['seed'] == s])
               for s in seeds}
   out = {}
   for group in sorted({r['signal'].split('/')[0] for r in rows}):
+    signals = {r['signal'] for r in rows
+               if r['signal'].split('/')[0] == group}
     runs = [per_seed[s][group] for s in seeds if group in per_seed[s]]
+    whole = [r for r in runs if r['signals'] == len(signals)]
+    runs = whole or runs
     f1 = np.array([r['f1'] for r in runs], np.float64)
     out[group] = {
         'signals': runs[0]['signals'], 'seeds': len(runs),
@@ -200,38 +206,46 @@ def format_orion_releases(ours: dict, releases: dict[str, dict]) -> str:
 
 def signals_against_releases(rows: list[dict],
                              releases: dict[str, list[dict]]) -> list[dict]:
-  """Per signal of ours (seed 0 where there are several): our tp/fp/fn,
-  how many of Orion's releases (name -> `orion_rows`) gave exactly those
-  counts, and the releases' counts from most to least common: whether a
-  group's difference is one Orion's own reruns show."""
-  out = []
+  """Per signal of ours: our tp/fp/fn for each seed, how many of Orion's
+  releases (name -> `orion_rows`) gave exactly those counts, and the
+  releases' counts from most to least common: whether a group's difference
+  is one Orion's own reruns show, and whether our seeds differ as its
+  releases do."""
+  ours = collections.defaultdict(dict)
   for row in rows:
-    if row['seed'] != min(r['seed'] for r in rows
-                          if r['signal'] == row['signal']):
-      continue
+    ours[row['signal']][row['seed']] = (row['tp'], row['fp'], row['fn'])
+  out = []
+  for signal, seeds in ours.items():
     counts = collections.Counter(
         (r['tp'], r['fp'], r['fn']) for rel in releases.values()
-        for r in rel if r['signal'] == row['signal'] and r['seed'] == 0)
-    ours = (row['tp'], row['fp'], row['fn'])
-    out.append({'signal': row['signal'], 'ours': ours,
+        for r in rel if r['signal'] == signal and r['seed'] == 0)
+    mine = [seeds[s] for s in sorted(seeds)]
+    out.append({'signal': signal, 'seeds': sorted(seeds), 'ours': mine,
                 'releases': sum(counts.values()),
-                'same': counts.get(ours, 0),
+                'same': [counts.get(c, 0) for c in mine],
                 'common': counts.most_common()})
   return out
 
 
 def format_signals(compared: list[dict]) -> str:
-  lines = [f'{"signal":58s} {"ours":>9s} {"same":>9s}  Orion\'s releases']
+  """One line per signal: our counts by seed, how many releases gave each,
+  the releases' counts."""
+  width = max(9, *(len(' '.join('/'.join(map(str, c)) for c in x['ours']))
+                   for x in compared))
+  lines = [f'{"signal":58s} {"ours (by seed)":>{width}s}  {"same":>10s}  '
+           'Orion\'s releases']
   for c in compared:
     lines.append(
-        f'{c["signal"]:58s} {"/".join(map(str, c["ours"])):>9s} '
-        f'{c["same"]:>4d} of {c["releases"]:<2d}  ' + ', '.join(
-            f'{"/".join(map(str, k))} x{n}' for k, n in c['common']))
-  seen = sum(c['same'] > 0 for c in compared)
-  mode = sum(bool(c['common']) and c['same'] == c['common'][0][1]
-             for c in compared)
-  lines.append(f'{seen} of {len(compared)} signals gave counts some Orion '
-               f'release gave; {mode} its most common counts.')
+        f'{c["signal"]:58s} '
+        f'{" ".join("/".join(map(str, o)) for o in c["ours"]):>{width}s}  '
+        f'{",".join(map(str, c["same"])):>4s} of {c["releases"]:<2d}  '
+        + ', '.join(f'{"/".join(map(str, k))} x{n}' for k, n in c['common']))
+  runs = sum(len(c['same']) for c in compared)
+  seen = sum(n > 0 for c in compared for n in c['same'])
+  mode = sum(bool(c['common']) and n == c['common'][0][1]
+             for c in compared for n in c['same'])
+  lines.append(f'{seen} of {runs} runs (signal and seed) gave counts some '
+               f'Orion release gave; {mode} its most common counts.')
   return '\n'.join(lines)
 
 
