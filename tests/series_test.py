@@ -480,6 +480,13 @@ def test_orion_release_results_are_summed_per_group_as_ours(tmp_path):
   assert t2['realTraffic']['seeds'] == 2
   assert t2['realTraffic']['tp'] == [4, 0]
   assert t2['realTraffic']['f1_std'] > 0
+  assert t2['realTraffic']['f1_by_seed'] == [t['realTraffic']['f1'], 0.0]
+  np.testing.assert_allclose(  # Each seed's benchmark: its groups' mean.
+      t2['mean']['f1_by_seed'],
+      [np.mean([t2[g]['f1_by_seed'][i] for g in ('realTraffic', 'realTweets')])
+       for i in (0, 1)])
+  assert 'realTraffic            0: 0.615 1: 0.000' in nab.format_table(t2)
+  assert '0 of 2 seeds meet it' in nab.format_bar(t2, {})
   t3 = nab.table(rows + again[:1])  # Seed 1 has one of two realTraffic.
   assert t3['realTraffic']['seeds'] == 1
   assert t3['realTraffic']['f1'] == t['realTraffic']['f1']
