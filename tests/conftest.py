@@ -50,16 +50,17 @@ def enable_x64():
   return jax.enable_x64(True)
 
 
-def shared_dir(tmp_path_factory, name: str) -> pathlib.Path:
+@pytest.fixture(scope='session')
+def shared_tmp(tmp_path_factory) -> pathlib.Path:
   """A directory of this test run that all its xdist workers see."""
   base = tmp_path_factory.getbasetemp()
   if os.environ.get('PYTEST_XDIST_WORKER'):  # basetemp/popen-gwN
     base = base.parent
-  return base / name
+  return base
 
 
-def built_once(tmp_path_factory, name: str, build) -> pathlib.Path:
-  """`build(directory)` run once per test run, its directory shared.
+def built_once(shared: pathlib.Path, name: str, build) -> pathlib.Path:
+  """`build(shared / name)` run once per test run; that directory.
 
   For a fixture that several tests of a module use and that takes minutes
   (a short training run): xdist may send those tests to both workers, and
@@ -69,11 +70,10 @@ def built_once(tmp_path_factory, name: str, build) -> pathlib.Path:
   Tests must only read the directory.
   """
   import fcntl  # pylint: disable=g-import-not-at-top
-  root = shared_dir(tmp_path_factory, name)
-  root.parent.mkdir(parents=True, exist_ok=True)
-  with open(root.parent / f'{name}.lock', 'w') as lock:
+  root = shared / name
+  with open(shared / f'{name}.lock', 'w') as lock:
     fcntl.flock(lock, fcntl.LOCK_EX)
-    built = root.parent / f'{name}.built'
+    built = shared / f'{name}.built'
     if not built.exists():
       shutil.rmtree(root, ignore_errors=True)
       root.mkdir()
@@ -83,9 +83,9 @@ def built_once(tmp_path_factory, name: str, build) -> pathlib.Path:
 
 
 @pytest.fixture(scope='session')
-def build_once(tmp_path_factory):
+def build_once(shared_tmp):
   """`build_once(name, build)`: see `built_once`."""
-  return lambda name, build: built_once(tmp_path_factory, name, build)
+  return lambda name, build: built_once(shared_tmp, name, build)
 
 
 @pytest.fixture(scope='session')

@@ -24,15 +24,13 @@ def _mnist_test_split():
 
 
 @pytest.fixture(scope='module')
-def cache(tmp_path_factory):
+def cache(shared_tmp):
   """A JAXGAN_CACHE holding an MNIST classifier trained on 8,000 digits.
 
   Shared by the xdist workers of one run: the first to take the lock trains.
   """
   import fcntl  # pylint: disable=g-import-not-at-top
-  base = tmp_path_factory.getbasetemp()  # popen-gwN under xdist: one per run.
-  root = (base.parent if 'PYTEST_XDIST_WORKER' in os.environ
-          else base) / 'jaxgan_cache'
+  root = shared_tmp / 'jaxgan_cache'
   root.mkdir(exist_ok=True)
   previous = os.environ.get('JAXGAN_CACHE')
   os.environ['JAXGAN_CACHE'] = str(root)

@@ -130,18 +130,21 @@ def test_conditional_gan_exports_as_sample_draws(tmp_path, cgan_run):
 
 
 @pytest.fixture(scope='module')
-def pix2pix_run(tmp_path_factory):
-  """pix2pix (configs/pix2pix.py:aligned at width 8) after a step."""
-  root = tmp_path_factory.mktemp('pix2pix')
-  paired_test.write_aligned(root / 'p2p' / 'train', n=8)
-  config = paired_test.tiny(paired_test.pix2pix.get_config('aligned'),
-                            root / 'p2p')
-  config.model.g_features = 8
-  config.train.batch_size = 4
-  config.train.num_steps = 1
-  config.eval_every = 0
-  train.train_and_evaluate(config, root / 'run', ONE)
-  return root / 'run'
+def pix2pix_run(build_once):
+  """pix2pix (configs/pix2pix.py:aligned at width 8) after a step (trained
+  once per test run)."""
+
+  def build(root):
+    paired_test.write_aligned(root / 'p2p' / 'train', n=8)
+    config = paired_test.tiny(paired_test.pix2pix.get_config('aligned'),
+                              root / 'p2p')
+    config.model.g_features = 8
+    config.train.batch_size = 4
+    config.train.num_steps = 1
+    config.eval_every = 0
+    train.train_and_evaluate(config, root / 'run', ONE)
+
+  return build_once('export-pix2pix', build) / 'run'
 
 
 def test_pix2pix_and_the_context_encoder_export_as_translate_applies(
