@@ -5,6 +5,7 @@ its bad input, and a short run that finds a labelled anomaly."""
 import csv
 import json
 import math
+import os
 import pathlib
 import subprocess
 import sys
@@ -449,6 +450,38 @@ def test_notrain_prints_the_partial_table_and_names_the_rest(
   assert not (out / 'table.json').exists()
   assert not (nab.run_dir(out, 'artificialWithAnomaly/art_daily_nojump.csv',
                           0)).exists()
+
+
+def test_processes_share_out_the_signals_one_core_each(tmp_path,
+                                                       shared_data):
+  """--processes: the signals split by length into lists of about equal
+  work, one process per list pinned to its own CPU; a failed process named
+  by its log."""
+  from jaxgan.benchmarks import nab  # pylint: disable=g-import-not-at-top
+  assert nab.split_signals({'a': 5, 'b': 4, 'c': 3, 'd': 3, 'e': 1}, 2) == [
+      ['a', 'd'], ['b', 'c', 'e']]  # 8 and 8.
+  assert nab.split_signals({'a': 1}, 3) == [['a']]
+  # Lengths in the group's intervals: realTweets' are four times the
+  # artificial signals' (15,902 rows of 5 min at 10 min; 4,032 of 5 min).
+  tweets = nab.signal_intervals(shared_data / 'nab',
+                                'realTweets/Twitter_volume_AAPL.csv')
+  jump = nab.signal_intervals(shared_data / 'nab',
+                              'artificialWithAnomaly/art_daily_jumpsup.csv')
+  assert jump == 2016 and 3.5 < tweets / jump < 4.5
+  # Each process writes the CPUs it may run on.
+  script = ('import os, sys; open(sys.argv[1], "w").write(",".join(map(str, '
+            'sorted(os.sched_getaffinity(0)))))')
+  command = lambda part: [sys.executable, '-c', script,  # pylint: disable=g-long-lambda
+                          str(tmp_path / f'{part[0]}.cpus')]
+  nab.run_processes([['a', 'd'], ['b', 'c']], tmp_path, command)
+  cpus = sorted(os.sched_getaffinity(0))
+  assert (tmp_path / 'a.cpus').read_text() == str(cpus[0])
+  assert (tmp_path / 'b.cpus').read_text() == str(cpus[1 % len(cpus)])
+  assert (tmp_path / 'process-1.log').exists()
+  fail = lambda part: [sys.executable, '-c',  # pylint: disable=g-long-lambda
+                       f'raise SystemExit({int(part == ["x"])})']
+  with pytest.raises(RuntimeError, match='1 of 2 .*process-0.log'):
+    nab.run_processes([['x'], ['y']], tmp_path, fail)
 
 
 def test_orion_release_results_are_summed_per_group_as_ours(tmp_path):

@@ -2,7 +2,8 @@ r"""TadGAN on NAB, scored as Orion's benchmark, beside Orion's published F1.
 
   python -m jaxgan.benchmarks.nab \
       --groups=artificialWithAnomaly,realAWSCloudwatch,realAdExchange,realTraffic,realTweets \
-      [--seeds=N] [--epochs=N] [--signals=KEY,...] [--out=runs/nab]
+      [--seeds=N] [--epochs=N] [--signals=KEY,...] [--out=runs/nab] \
+      [--processes=N]
 
 trains one detector per signal and seed of the groups (the 45 signals
 Orion's benchmark runs: NAB's realAdExchange/exchange-4_cpc_results is not
@@ -22,7 +23,12 @@ the mean over groups.
 
 Every signal's iteration has the same shapes (n_critic x 64 windows of
 100), so the compiled program is reused across signals through JAX's
-persistent compilation cache (in --out).
+persistent compilation cache (in --out). Vmapping signals measured not to
+pay on a CPU (benchmarks/README.md, "Signals of equal shape vmapped");
+--processes=N trains N signals at once instead: N processes of this
+command, each pinned to one core, the signals shared out by their length
+(`split_signals`), their output in --out/process-<k>.log (how this
+project's NAB runs used a 2-core machine).
 
 --orion_results=FILE,... reads Orion's own per-signal benchmark results
 (`benchmark/results/<version>.csv` of sintel-dev/Orion, one file per
@@ -44,6 +50,8 @@ import csv
 import json
 import os
 import pathlib
+import subprocess
+import sys
 import time
 
 from absl import app
@@ -85,6 +93,9 @@ def define_flags():
   flags.DEFINE_bool('train', True, 'Train the signals not yet done; '
                     '--notrain prints the table of those done (in --out) '
                     'and names the rest.')
+  flags.DEFINE_integer('processes', 1, 'Benchmark processes, each pinned to '
+                       'one CPU core, the signals shared out by their '
+                       'length: N cores train N signals at once.')
   flags.DEFINE_list('orion_results', [],
                     'Orion benchmark result CSVs (benchmark/results/'
                     '<version>.csv) to print beside ours.')
@@ -133,6 +144,71 @@ def run_signal(signal: str, seed: int, epochs: int, nab_dir: str,
          **scoring.overlap_counts(labels, [(a, b) for a, b, _ in found])}
   done.write_text(json.dumps(row))
   return row
+
+
+def signal_intervals(nab_dir: str, signal: str) -> int:
+  """The number of the group's intervals the signal spans: its windows,
+  what its training and detection take time in proportion to."""
+  path = pathlib.Path(nab_dir) / 'data' / signal
+  t = series_data.read_csv(path, name=signal).timestamps
+  return int((t[-1] - t[0]) // series_data.NAB_INTERVALS[
+      signal.split('/')[0]]) + 1
+
+
+def split_signals(work: dict[str, float], n: int) -> list[list[str]]:
+  """The signals in at most n lists of about equal summed work: the largest
+  first, each to the list with the least so far; each list in the order of
+  `work`."""
+  loads, parts = [0.0] * n, [[] for _ in range(n)]
+  for signal in sorted(work, key=lambda s: -work[s]):
+    k = int(np.argmin(loads))
+    parts[k].append(signal)
+    loads[k] += work[signal]
+  order = {s: i for i, s in enumerate(work)}
+  return [sorted(p, key=order.get) for p in parts if p]
+
+
+def child_command(part: list[str]) -> list[str]:
+  """This command (its flags as given) on one process's signals."""
+  return [sys.executable, '-m', 'jaxgan.benchmarks.nab', '--processes=1',
+          f'--groups={",".join(FLAGS.groups)}', f'--signals={",".join(part)}',
+          f'--seeds={FLAGS.seeds}', f'--epochs={FLAGS.epochs}',
+          f'--nab_dir={FLAGS.nab_dir}', f'--out={FLAGS.out}']
+
+
+def run_processes(parts: list[list[str]], out: pathlib.Path,
+                  command=child_command) -> None:
+  """`command(part)` for every part at once, each process pinned to one of
+  this process's CPUs in turn, its output in out/process-<k>.log; returns
+  when all have. A process that failed is an error naming its log; if this
+  one is stopped, its processes are stopped too (SIGTERM: a signal in
+  training checkpoints, and the next run resumes it)."""
+  cpus = sorted(os.sched_getaffinity(0))
+  procs, logs = [], []
+  try:
+    for k, part in enumerate(parts):
+      logs.append(out / f'process-{k}.log')
+      cpu = cpus[k % len(cpus)]
+      logging.info('process %d on CPU %d: %d signals (%s)', k, cpu,
+                   len(part), logs[-1])
+      with open(logs[-1], 'a') as log:
+        procs.append(subprocess.Popen(  # pylint: disable=consider-using-with
+            command(part), stdout=log, stderr=subprocess.STDOUT,
+            preexec_fn=lambda c=cpu: os.sched_setaffinity(0, {c})))
+    codes = [p.wait() for p in procs]
+  except BaseException:
+    for p in procs:
+      if p.poll() is None:
+        p.terminate()
+    for p in procs:
+      p.wait()
+    raise
+  failed = [str(log) for log, code in zip(logs, codes) if code]
+  if failed:
+    raise RuntimeError(
+        f'{len(failed)} of {len(procs)} benchmark processes failed: see '
+        f'{", ".join(failed)}; the signals they finished are kept, and the '
+        'same command resumes the rest')
 
 
 def table(rows: list[dict]) -> dict:
@@ -377,6 +453,8 @@ def main(argv):
   if unknown:
     raise app.UsageError(f'--groups: {unknown} are not NAB groups of '
                          f'Orion\'s benchmark ({", ".join(GROUPS)})')
+  if FLAGS.processes < 1:
+    raise app.UsageError(f'--processes={FLAGS.processes}: at least 1')
   # Read before hours of training, so a wrong path fails now.
   release_rows = {pathlib.Path(p).stem: orion_rows(p)
                   for p in FLAGS.orion_results}
@@ -394,11 +472,20 @@ def main(argv):
     signals = [s for s in signals if s in FLAGS.signals]
   else:
     signals = [s for s in signals if s not in NOT_IN_ORION]
+  todo = [s for s in signals for seed in range(FLAGS.seeds)
+          if not (run_dir(out, s, seed) / 'scores.json').exists()]
+  if FLAGS.train and FLAGS.processes > 1 and todo:
+    todo = list(dict.fromkeys(todo))
+    run_processes(split_signals(
+        {s: signal_intervals(FLAGS.nab_dir, s) for s in todo},
+        FLAGS.processes), out)
+  # With processes, what they left undone (stopped) is named, not trained.
+  train_here = FLAGS.train and FLAGS.processes == 1
   rows, missing = [], []
   for signal in signals:
     for seed in range(FLAGS.seeds):
       done = run_dir(out, signal, seed) / 'scores.json'
-      if not FLAGS.train and not done.exists():
+      if not train_here and not done.exists():
         missing.append(f'{signal} seed {seed}')
         continue
       row = run_signal(signal, seed, FLAGS.epochs, FLAGS.nab_dir,
