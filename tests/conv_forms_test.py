@@ -67,6 +67,11 @@ SITES = [
     conv_forms.Site('patch', (2, 6, 6, 8), 4, 'float32', 2, 3, 1),
     # 3x3 stride 1 with odd output sides: Winograd's tiles overhang.
     conv_forms.Site('patch', (2, 7, 5, 16), 8, 'float32', 1, 3, 0),
+    # 3x3 stride 2 (SRGAN's and the ResNet generator's): even, odd, and
+    # without padding, where the polyphase tiles read fewer padded rows.
+    conv_forms.Site('patch', (2, 8, 8, 16), 8, 'float32', 1, 3, 1, 2),
+    conv_forms.Site('patch', (2, 9, 7, 8), 4, 'float32', 2, 3, 1, 2),
+    conv_forms.Site('patch', (1, 10, 9, 8), 4, 'float32', 1, 3, 0, 2),
 ]
 
 

@@ -593,9 +593,11 @@ class PatchConv(nn.Module):
   times slower at the PatchGAN's shapes (e.g. 4x4, 256 -> 512 at batch 16),
   so it is also the rules' choice ('matmul'); 'col2im' multiplies every
   input pixel by all k * k taps and adds the shifted products (for narrow
-  outputs); 'winograd' (3x3 stride 1 only) computes Winograd's F(2x2, 3x3),
-  the rules' choice for the wide 3x3 layers of the ResNet generator and
-  SRResNet, 'winograd4' F(4x4, 3x3); 'tuned' times them here.
+  outputs); 'winograd' (3x3 only) computes Winograd's F(2x2, 3x3) at stride
+  1, the rules' choice for the wide 3x3 layers of the ResNet generator and
+  SRResNet, and its polyphase form at stride 2 (25 products per 2x2 output
+  tile against 36), the rules' choice for the stride-2 layers of up to 128
+  input channels; 'winograd4' F(4x4, 3x3); 'tuned' times them here.
   """
   features: int
   kernel_size: int = 4
@@ -701,42 +703,58 @@ def _combine(coefficients, parts):
   return total
 
 
+# A 3x3 stride-2 convolution along one axis: the even taps (g0, g2) on the
+# even samples as F(2, 2) (3 products for 2 outputs) and the odd tap g1 on
+# the odd samples (2 products), so 5 products for 2 outputs where the direct
+# convolution does 6; per 2x2 output tile (its 5x5 input tile, 4 apart) 25
+# dots against 36, with transforms of 0 and +-1 only.
+_WINOGRAD_S2 = (((1, 0, -1, 0, 0), (0, 0, 1, 0, 0), (0, 0, -1, 0, 1),
+                 (0, 1, 0, 0, 0), (0, 0, 0, 1, 0)),
+                ((1, 0, 0), (1, 0, 1), (0, 0, 1), (0, 1, 0), (0, 1, 0)),
+                ((1, 1, 0, 1, 0), (0, 1, 1, 0, 1)))
+
+
 def _patch_winograd(site, m: int = 2):
-  """A 3x3 stride-1 convolution as Winograd's F(m x m, 3x3): the input and
+  """A 3x3 convolution as Winograd's F(m x m, 3x3) (stride 1) or the
+  polyphase F(2x2, 3x3) of `_WINOGRAD_S2` (stride 2): the input and
   output transforms are slices and additions XLA fuses, the products
-  (m+2)^2 plain dots, and autodiff's gradients again transforms and dots.
-  XLA:CPU's own 3x3 convolution and im2col reach a third to half of a plain
-  dot's rate at the ResNet generator's and SRResNet's 3x3 layers
-  (benchmarks/README.md); this form does less arithmetic at a dot's rate.
-  Output sizes that m does not divide take padded rows or columns more,
-  cropped after. Float error relative to XLA's (conv_forms_test): about
-  1e-6 for m=2, 1e-5 for m=4 (the transforms' sums)."""
-  p, n = site.padding, m + 2
-  bt, gm, at = _WINOGRAD[m]
+  n^2 plain dots (n the transformed tile's side), and autodiff's gradients
+  again transforms and dots. XLA:CPU's own 3x3 convolution and im2col reach
+  a third to half of a plain dot's rate at the ResNet generator's and
+  SRResNet's 3x3 layers (benchmarks/README.md); this form does less
+  arithmetic at a dot's rate. Output sizes that m does not divide take
+  padded rows or columns more, cropped after. Float error relative to
+  XLA's (conv_forms_test): about 1e-6 for m=2, 1e-5 for m=4 (the
+  transforms' sums)."""
+  p, s = site.padding, site.stride
+  bt, gm, at = _WINOGRAD[m] if s == 1 else _WINOGRAD_S2
+  n, step = len(bt), m * s  # Tile side; input rows between tiles.
 
   def conv(x, kernel):
     batch, height, width, channels = x.shape
-    out_h, out_w = height + 2 * p - 2, width + 2 * p - 2
+    out_h, out_w = (height + 2 * p - 3) // s + 1, (width + 2 * p - 3) // s + 1
     tiles_h, tiles_w = -(-out_h // m), -(-out_w // m)
-    xp = jnp.pad(x, ((0, 0), (p, p + m * tiles_h - out_h),
-                     (p, p + m * tiles_w - out_w), (0, 0)))
+    # The last tile reads n rows from step * (tiles - 1).
+    xp = jnp.pad(x, ((0, 0), (p, max(0, step * (tiles_h - 1) + n - height - p)),
+                     (p, max(0, step * (tiles_w - 1) + n - width - p)),
+                     (0, 0)))
     g = jnp.asarray(gm, kernel.dtype)
     u = jnp.einsum('ai,ijcf,bj->abcf', g, kernel, g).reshape(
         n * n, channels, -1)
     # B^T d B: the rows' combinations, then the columns'.
-    rows = [xp[:, a:a + m * tiles_h:m] for a in range(n)]
+    rows = [xp[:, a:a + step * tiles_h:step] for a in range(n)]
     v = []
     for r in range(n):
       mixed = _combine(bt[r], rows)
-      cols = [mixed[:, :, b:b + m * tiles_w:m] for b in range(n)]
-      v.extend(_combine(bt[s], cols).reshape(-1, channels)
-               for s in range(n))
+      cols = [mixed[:, :, b:b + step * tiles_w:step] for b in range(n)]
+      v.extend(_combine(bt[c], cols).reshape(-1, channels)
+               for c in range(n))
     prods = [jnp.dot(v[e], u[e]) for e in range(n * n)]
     # A^T M A, each output tile's m x m pixels.
     half = [[_combine(at[r], prods[b::n]) for b in range(n)]
             for r in range(m)]
-    y = jnp.stack([jnp.stack([_combine(at[s], half[r])
-                              for s in range(m)], 1) for r in range(m)], 1)
+    y = jnp.stack([jnp.stack([_combine(at[c], half[r])
+                              for c in range(m)], 1) for r in range(m)], 1)
     y = y.reshape(batch, tiles_h, tiles_w, m, m, -1).transpose(
         0, 1, 3, 2, 4, 5).reshape(batch, m * tiles_h, m * tiles_w, -1)
     return y[:, :out_h, :out_w]
@@ -745,7 +763,7 @@ def _patch_winograd(site, m: int = 2):
 
 
 def _winograd_valid(site):
-  return site.kernel_size == 3 and site.stride == 1
+  return site.kernel_size == 3 and site.stride in (1, 2)
 
 
 def _patch_rule(site):
@@ -758,7 +776,16 @@ def _patch_rule(site):
   if site.kernel_size >= 7 and site.features < site.shape[-1]:
     return 'xla'
   batch, height, width, channels = site.shape
-  if (_winograd_valid(site) and channels >= 32 and
+  if (_winograd_valid(site) and site.stride == 2 and 32 <= channels <= 128
+      and batch * height * width >= 8192):
+    # Forward + backward, ms, im2col -> the polyphase Winograd, Zen 4
+    # (benchmarks/README.md "Stride-2 Winograd"): SRGAN D's 96x96 64 -> 64
+    # at batch 16 141 -> 134, 48x48 128 -> 128 85 -> 81; the ResNet
+    # generator's 256x256 64 -> 128 at batch 1 93 -> 79, 128x128 128 -> 256
+    # 65 -> 60. From 256 channels im2col stays faster (24x24 256 -> 256
+    # 58 against 65, 12x12 512 -> 512 45 against 138).
+    return 'winograd'
+  if (_winograd_valid(site) and site.stride == 1 and channels >= 32 and
       batch * height * width >= 2048):
     # Forward + backward on a Zen 4 (benchmarks/README.md "Winograd"):
     # the ResNet generator's 64x64 256 -> 256 at batch 1 72 ms (im2col
@@ -812,6 +839,7 @@ conv_forms.register('patch', 'winograd', _patch_winograd,
 conv_forms.register('patch', 'winograd4',
                     lambda site: _patch_winograd(site, 4),
                     valid=lambda site: (_winograd_valid(site) and
+                                        site.stride == 1 and
                                         site.dtype == 'float32'))
 conv_forms.register_rule('patch', _patch_rule)
 
