@@ -1,5 +1,7 @@
 """The mode-collapse remedies: unrolling, packing, instance noise, minibatch std."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import ml_collections
@@ -341,3 +343,49 @@ def test_benchmark_trains_seeds_over_epochs_of_a_fixed_set():
   assert samples.shape == (2, 50, 2) and finite.all()
   with pytest.raises(ValueError, match='multiple'):
     bench.train_seeds(config, [0], 15, num_samples=50)
+
+
+class _Stop(Exception):
+  pass
+
+
+@pytest.mark.parametrize('dataset,method', [('ring8', 'gan'),
+                                            ('ring8', 'wgan_gp')])
+def test_a_stopped_row_resumes_to_the_same_numbers(tmp_path, dataset,
+                                                   method):
+  # --settings=paper rows take hours on a CPU: they train in chunks, the
+  # seeds' states saved after each. Stopped after its first chunk and run
+  # again, a row ends where one unbroken call does (a fixed set's epochs,
+  # and gan_toy.py's fresh draws keyed by step).
+  from jaxgan.benchmarks import mixtures as bench  # pylint: disable=g-import-not-at-top
+  config = mixtures.get_config(f'{dataset},{method},paper')
+  config.model.g_hidden = (16,)
+  config.model.d_hidden = (8,)
+  if config.data.num_points:
+    config.data.num_points = 1000  # 10 steps an epoch of batch 100.
+  else:
+    config.train.batch_size = 16
+  whole, ok = bench.train_seeds(config, [0, 1], 30, num_samples=50)
+  path = str(tmp_path / 'row.npz')
+  seen = []
+
+  def stop_after_first(done):
+    seen.append(done)
+    raise _Stop
+
+  with pytest.raises(_Stop):
+    bench.train_seeds(config, [0, 1], 30, num_samples=50, chunk_steps=10,
+                      resume=path, on_chunk=stop_after_first)
+  assert seen == [10]
+  resumed, ok2 = bench.train_seeds(config, [0, 1], 30, num_samples=50,
+                                   chunk_steps=10, resume=path,
+                                   on_chunk=seen.append)
+  assert seen == [10, 20, 30]  # Resumed at 10, not started again.
+  assert ok.all() and ok2.all()
+  np.testing.assert_allclose(resumed, whole, rtol=1e-5, atol=1e-5)
+  # The file is this row's: another step count (or config) is an error
+  # naming it, and the file is kept.
+  with pytest.raises(ValueError, match='another row'):
+    bench.train_seeds(config, [0, 1], 40, num_samples=50, chunk_steps=10,
+                      resume=path)
+  assert os.path.exists(path)

@@ -16,7 +16,10 @@ The seeds of one (method, dataset) train together: one compiled program
 vmaps the GAN iteration (`gan_family.GAN.iteration`, the trainer's own maths) over
 seeds and scans it over steps, drawing fresh mixture points on the device.
 Each finished (method, dataset) is appended to --out as one JSON line and
-skipped when the command is run again, so an interrupted benchmark resumes.
+skipped when the command is run again, so an interrupted benchmark resumes;
+with --chunk_steps (the default with --settings=paper) a row trains in
+chunks, the seeds' states saved after each, and a stopped row resumes from
+its last chunk with the same numbers as an unbroken run.
 --figure draws the first seed's samples of every row over the mixture.
 
 --settings=fast (the default) is configs/mixtures.py's small networks and
@@ -65,6 +68,12 @@ _SETTINGS = flags.DEFINE_enum(
     'settings', 'fast', ['fast', 'paper'],
     'fast: the small networks and step counts of configs/mixtures.py; '
     'paper: PacGAN\'s and gan_toy.py\'s own settings (`paper_config`).')
+_CHUNK = flags.DEFINE_integer(
+    'chunk_steps', -1,
+    'Steps per compiled call, each followed by a save of the seeds\' states '
+    '(in --out\'s .partial directory) from which a stopped row resumes; -1: '
+    '10,000 with --settings=paper (a CPU row takes hours), the whole row '
+    'otherwise; 0: the whole row.')
 _SAMPLES = flags.DEFINE_integer('num_samples', 2500,
                                 'Samples evaluated per seed (VEEGAN: 2,500).')
 
@@ -92,34 +101,53 @@ def load_config(method: str, dataset: str, settings: str = 'fast'):
                            (',paper' if settings == 'paper' else ''))
 
 
-def train_seeds(config, seeds, num_steps: int, num_samples: int = 2500):
+def train_seeds(config, seeds, num_steps: int, num_samples: int = 2500,
+                chunk_steps: int = 0, resume: str | None = None,
+                on_chunk=None):
   """Trains one config for every seed at once -> samples (S, N, 2), finite.
 
   Seed s initialises with key(s) and draws its data and noise from it; the
   iteration is `gan_family.GAN.iteration` with `base_key` = key(s). Samples come
   from the EMA of the generator when config.train.ema_decay > 0.
+
+  chunk_steps > 0 trains in compiled calls of that many steps (the same
+  numbers as one call: every draw is keyed by its step or epoch); with
+  `resume` (a .npz path) the seeds' states are saved there after every
+  chunk and a later call with the same arguments resumes from the last
+  one. `on_chunk(steps_done)` is called after each chunk.
   """
   gan = gan_family.GAN(config, (2,))
   modes, std = input_pipeline.mixture_modes(config.data.name)
   modes = jnp.asarray(modes, jnp.float32)
   shape = (config.train.n_critic, config.train.batch_size)
+  chunk_steps = chunk_steps or num_steps
 
   num_points = config.data.num_points
+  per_epoch = 1
   if num_points:
     per_epoch = num_points // (shape[0] * shape[1])
-    if num_steps % per_epoch:
-      raise ValueError(f'a fixed set of {num_points} points is {per_epoch} '
-                       f'steps an epoch: give a multiple, not {num_steps}')
+    for name, value in (('num_steps', num_steps), ('chunk_steps',
+                                                    chunk_steps)):
+      if value % per_epoch:
+        raise ValueError(f'a fixed set of {num_points} points is '
+                         f'{per_epoch} steps an epoch: give a multiple as '
+                         f'{name}, not {value}')
 
   def draw(key, count_shape):
     index_key, noise_key = jax.random.split(key)
     return (modes[jax.random.randint(index_key, count_shape, 0, len(modes))] +
             std * jax.random.normal(noise_key, count_shape + (2,)))
 
-  def run(seed):
+  def keys(seed):
     base = jax.random.key(seed)
-    init_key, data_key, sample_key = jax.random.split(base, 3)
-    state = gan.init(init_key)
+    return (base, *jax.random.split(base, 3))
+
+  def init(seed):
+    return gan.init(keys(seed)[1])
+
+  def advance(state, seed, start, count):
+    """`count` steps from step `start` (a multiple of an epoch)."""
+    base, _, data_key, _ = keys(seed)
 
     def step(state, real):
       state, step_metrics = gan.iteration(state, real, base_key=base)
@@ -137,24 +165,84 @@ def train_seeds(config, seeds, num_steps: int, num_samples: int = 2500):
             (per_epoch,) + shape + (2,))
         return jax.lax.scan(step, state, batches)
 
-      state, finite = jax.lax.scan(epoch, state,
-                                   jnp.arange(num_steps // per_epoch))
+      state, finite = jax.lax.scan(
+          epoch, state, start // per_epoch + jnp.arange(count // per_epoch))
     else:
       def body(state, _):
         return step(state, draw(jax.random.fold_in(data_key, state.step),
                                 shape))
-      state, finite = jax.lax.scan(body, state, None, length=num_steps)
-    z = jax.random.normal(sample_key,
+      state, finite = jax.lax.scan(body, state, None, length=count)
+    return state, jnp.all(finite)
+
+  def sample(state, seed):
+    z = jax.random.normal(keys(seed)[3],
                           (num_samples, config.model.latent_dim))
     params = state.g_params
     if config.train.ema_decay:
       state = gan.inference_state(state, ema=True)
       params = state.ema_params
     samples, _ = gan.generate(params, state.g_state, z, train=False)
-    return samples, jnp.all(finite)
+    return samples
 
-  samples, finite = jax.jit(jax.vmap(run))(jnp.asarray(seeds, jnp.uint32))
-  return np.asarray(samples), np.asarray(finite)
+  seeds = jnp.asarray(seeds, jnp.uint32)
+  run = jax.jit(jax.vmap(advance, in_axes=(0, 0, None, None)),
+                static_argnums=3)
+  fingerprint = json.dumps({'config': config.to_dict(),
+                            'seeds': seeds.tolist(), 'steps': num_steps},
+                           sort_keys=True, default=str)
+  template = jax.eval_shape(jax.vmap(init), seeds)
+  done, finite = 0, np.ones(len(seeds), bool)
+  if resume and os.path.exists(resume):
+    state, done, finite = _load_states(resume, template, fingerprint)
+    logging.info('%s: resuming at step %d of %d', resume, done, num_steps)
+  else:
+    state = jax.jit(jax.vmap(init))(seeds)
+  while done < num_steps:
+    count = min(chunk_steps, num_steps - done)
+    state, ok = run(state, seeds, done, count)
+    done += count
+    finite &= np.asarray(ok)
+    if resume:
+      _save_states(resume, state, done, finite, fingerprint)
+    if on_chunk:
+      on_chunk(done)
+  samples = jax.jit(jax.vmap(sample))(state, seeds)
+  return np.asarray(samples), finite
+
+
+def _save_states(path: str, state, done: int, finite, fingerprint: str):
+  """The seeds' states after `done` steps, written whole or not at all."""
+  leaves = [np.asarray(jax.random.key_data(x) if _is_key(x) else x)
+            for x in jax.tree.leaves(state)]
+  tmp = f'{path}.tmp.npz'
+  np.savez(tmp, *leaves, done=done, finite=finite, fingerprint=fingerprint)
+  os.replace(tmp, path)
+
+
+def _load_states(path: str, template, fingerprint: str):
+  with np.load(path) as f:
+    if str(f['fingerprint']) != fingerprint:
+      raise ValueError(
+          f'{path} holds another row\'s training (another config, seeds or '
+          'step count): move it away to start this row afresh, or run the '
+          'command that made it')
+    leaves, treedef = jax.tree.flatten(template)
+    saved = [f[f'arr_{i}'] for i in range(len(leaves))]
+    done, finite = int(f['done']), np.asarray(f['finite'])
+  restored = []
+  for want, got in zip(leaves, saved):
+    if _is_key(want):
+      got = jax.random.wrap_key_data(got, impl=jax.random.key_impl(want))
+    elif got.shape != want.shape or got.dtype != want.dtype:
+      raise ValueError(f'{path}: a saved array is {got.dtype}{got.shape}, '
+                       f'this code\'s is {want.dtype}{want.shape}: it was '
+                       'saved by other code; move it away to start afresh')
+    restored.append(jnp.asarray(got))
+  return jax.tree.unflatten(treedef, restored), done, finite
+
+
+def _is_key(x) -> bool:
+  return jnp.issubdtype(x.dtype, jax.dtypes.prng_key)
 
 
 def evaluate(samples, dataset: str) -> list[dict]:
@@ -246,8 +334,20 @@ def main(argv):
         rows.append(done[key])
         first_samples[(method, dataset)] = np.asarray(done[key]['samples'])
         continue
+      chunk = _CHUNK.value
+      if chunk < 0:
+        chunk = 10_000 if _SETTINGS.value == 'paper' else 0
+      partial = (f'{_OUT.value}.partial/{dataset}_{method}_{_SETTINGS.value}'
+                 f'_seeds{len(seeds)}_steps{steps}.npz')
+      if chunk:
+        os.makedirs(os.path.dirname(partial), exist_ok=True)
       start = time.perf_counter()
-      samples, finite = train_seeds(config, seeds, steps, _SAMPLES.value)
+      samples, finite = train_seeds(
+          config, seeds, steps, _SAMPLES.value, chunk_steps=chunk,
+          resume=partial if chunk else None,
+          on_chunk=lambda done, m=method, d=dataset, t=start: logging.info(
+              '%s on %s: step %d of %d (%.0f s)', m, d, done, steps,
+              time.perf_counter() - t))
       row = {'method': method, 'dataset': dataset, 'seeds': len(seeds),
              'steps': steps, 'settings': _SETTINGS.value,
              'wall_s': time.perf_counter() - start,
@@ -255,6 +355,8 @@ def main(argv):
              'samples': samples[0].round(4).tolist()}
       with open(_OUT.value, 'a') as f:
         f.write(json.dumps(row) + '\n')
+      if chunk and os.path.exists(partial):
+        os.remove(partial)  # The row is in --out now.
       rows.append(row)
       first_samples[(method, dataset)] = samples[0]
       print(table([row]).splitlines()[-1], flush=True)
