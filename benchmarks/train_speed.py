@@ -31,11 +31,18 @@ benchmarks/README.md), each workload's jaxgan timing alternates with a run of
 the PyTorch reference (--torch_bench, default ../shared/bench/torch_gan_bench.py
 beside the checkout; for pix2pix --torch_translation_bench, its
 torch_translation_bench.py --model pix2pix256 at the workload's batch and
-size) of the same workload, --rounds times, and the table adds
+size) of the same workload, --rounds times (each jaxgan round after one
+untimed dispatch, as each reference run after its warm-up steps), and the
+table adds
 PyTorch's s/iter and the speedup (PyTorch s/iter / jaxgan s/iter). On a GPU
 the reference runs on CUDA through `torch_device.py` (under bf16 autocast
 with --dtype=bfloat16). --json appends every row as one JSON line.
 """
+
+if __name__ == '__main__':
+  # Before jax loads: glibc reads its tunables at start (jaxgan/hugepages.py).
+  from jaxgan import hugepages  # pylint: disable=g-import-not-at-top
+  hugepages.reexec()
 
 import copy
 import json
@@ -61,6 +68,7 @@ from configs import (context_encoder, cyclegan, dcgan, gan_mlp, pix2pix,
 from jaxgan import families
 from jaxgan.families import gan as gan_family
 from jaxgan.families.paired import inpainting
+from jaxgan import hugepages
 from jaxgan import input_pipeline
 from jaxgan.networks import conv_forms
 from jaxgan.networks import layers
@@ -493,7 +501,9 @@ def run_torch(name, repeats) -> dict:
       cmd.append('--autocast')
   if repeats:
     cmd += ['--steps', str(repeats)]
-  out = subprocess.run(cmd, capture_output=True, text=True, check=False)
+  # PyTorch runs as started, without the tunable jaxgan's commands add.
+  out = subprocess.run(cmd, capture_output=True, text=True, check=False,
+                       env=hugepages.without_tunable(os.environ))
   if out.returncode:
     raise RuntimeError(f'{" ".join(cmd)} failed:\n{out.stderr[-2000:]}')
   return json.loads(out.stdout.strip().splitlines()[-1])
@@ -574,6 +584,11 @@ def main(argv):
     busy = own = wall = 0.0
     for _ in range(FLAGS.rounds):
       for i, run in enumerate(runs):
+        # One untimed dispatch a round, as the PyTorch reference's warm-up
+        # steps in each of its runs: the first iteration after the other
+        # framework's run took 1.6x as long (srgan96, benchmarks/README.md
+        # "Huge pages").
+        run.time(1)
         b0, o0, w0 = _busy_cpu_seconds(), _own_cpu_seconds(), time.time()
         jax_times[i].append(run.time(max(1, repeats // run.k)))
         busy += _busy_cpu_seconds() - b0
@@ -600,6 +615,8 @@ def main(argv):
           'family': run.family, 'n_critic': run.config.train.get('n_critic'),
           'iterations': len(times) * run.k,
           'sec_per_iter_median': median,
+          # Each dispatch's, in order (rounds one after another).
+          'sec_per_iter_each': [round(float(t), 4) for t in times],
           'sec_per_iter_p10': float(np.percentile(times, 10)),
           'sec_per_iter_p90': float(np.percentile(times, 90)),
           'imgs_per_sec': run.config.train.batch_size / median,

@@ -5,6 +5,11 @@ r"""Trains a GAN. Kept short: everything else is importable and tested.
       --workdir=runs/dcgan --config.train.num_steps=2000
 """
 
+if __name__ == '__main__':
+  # Before jax loads: glibc reads its tunables at start (jaxgan/hugepages.py).
+  from jaxgan import hugepages  # pylint: disable=g-import-not-at-top
+  hugepages.reexec()
+
 import os
 
 from absl import app

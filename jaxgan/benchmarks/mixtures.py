@@ -35,6 +35,11 @@ of a GPU per row:
       --out=runs/mixtures_paper/results.jsonl --figure=runs/mixtures_paper/samples.png
 """
 
+if __name__ == '__main__':
+  # Before jax loads: glibc reads its tunables at start (jaxgan/hugepages.py).
+  from jaxgan import hugepages  # pylint: disable=g-import-not-at-top
+  hugepages.reexec()
+
 import json
 import math
 import os

@@ -45,6 +45,11 @@ its releases' at random (independent across signals), summed per group
 (`resampled_reruns`).
 """
 
+if __name__ == '__main__':
+  # Before jax loads: glibc reads its tunables at start (jaxgan/hugepages.py).
+  from jaxgan import hugepages  # pylint: disable=g-import-not-at-top
+  hugepages.reexec()
+
 import collections
 import csv
 import json
