@@ -1,4 +1,4 @@
-"""The commands' restart with glibc's huge-page tunable (jaxgan/hugepages.py)."""
+"""The commands' restart with glibc's huge-page tunable (hugepages.py)."""
 
 import os
 import subprocess

@@ -735,9 +735,9 @@ def _patch_winograd(site, m: int = 2):
     out_h, out_w = (height + 2 * p - 3) // s + 1, (width + 2 * p - 3) // s + 1
     tiles_h, tiles_w = -(-out_h // m), -(-out_w // m)
     # The last tile reads n rows from step * (tiles - 1).
-    xp = jnp.pad(x, ((0, 0), (p, max(0, step * (tiles_h - 1) + n - height - p)),
-                     (p, max(0, step * (tiles_w - 1) + n - width - p)),
-                     (0, 0)))
+    bottom = max(0, step * (tiles_h - 1) + n - height - p)
+    right = max(0, step * (tiles_w - 1) + n - width - p)
+    xp = jnp.pad(x, ((0, 0), (p, bottom), (p, right), (0, 0)))
     g = jnp.asarray(gm, kernel.dtype)
     u = jnp.einsum('ai,ijcf,bj->abcf', g, kernel, g).reshape(
         n * n, channels, -1)
@@ -779,11 +779,12 @@ def _patch_rule(site):
   if (_winograd_valid(site) and site.stride == 2 and 32 <= channels <= 128
       and batch * height * width >= 8192):
     # Forward + backward, ms, im2col -> the polyphase Winograd, Zen 4
-    # (benchmarks/README.md "Stride-2 Winograd"): SRGAN D's 96x96 64 -> 64
-    # at batch 16 141 -> 134, 48x48 128 -> 128 85 -> 81; the ResNet
-    # generator's 256x256 64 -> 128 at batch 1 93 -> 79, 128x128 128 -> 256
-    # 65 -> 60. From 256 channels im2col stays faster (24x24 256 -> 256
-    # 58 against 65, 12x12 512 -> 512 45 against 138).
+    # (benchmarks/README.md "Stride-2 3x3 convolutions as a polyphase
+    # Winograd"): SRGAN D's 96x96 64 -> 64 at batch 16 141 -> 134, 48x48
+    # 128 -> 128 85 -> 81; the ResNet generator's 256x256 64 -> 128 at
+    # batch 1 93 -> 79, 128x128 128 -> 256 65 -> 60. From 256 channels
+    # im2col stays faster (24x24 256 -> 256 58 against 65, 12x12 512 -> 512
+    # 45 against 138).
     return 'winograd'
   if (_winograd_valid(site) and site.stride == 1 and channels >= 32 and
       batch * height * width >= 2048):
