@@ -195,10 +195,10 @@ def train_seeds(config, seeds, num_steps: int, num_samples: int = 2500,
   fingerprint = json.dumps({'config': config.to_dict(),
                             'seeds': seeds.tolist(), 'steps': num_steps},
                            sort_keys=True, default=str)
-  template = jax.eval_shape(jax.vmap(init), seeds)
   done, finite = 0, np.ones(len(seeds), bool)
   if resume and os.path.exists(resume):
-    state, done, finite = _load_states(resume, template, fingerprint)
+    state, done, finite = _load_states(
+        resume, jax.eval_shape(jax.vmap(init), seeds), fingerprint)
     logging.info('%s: resuming at step %d of %d', resume, done, num_steps)
   else:
     state = jax.jit(jax.vmap(init))(seeds)
