@@ -13,7 +13,17 @@ the first epoch includes the compile). Then, with --orion_python, Orion's
 ../shared/bench/orion_tadgan_run.py (fit and detect, its epoch clock; run
 after jaxgan, nothing else running), and the table: per-epoch median after
 the first, first epoch, end to end, detection, and the speedups.
+
+As `jaxgan.main`, the command restarts itself once with glibc's huge-page
+tunable (jaxgan/hugepages.py; JAXGAN_HUGEPAGES=0: not). Orion runs with the
+environment as started, or with the same tunable under --orion_hugepages
+(to check that it would not gain from it as well).
 """
+
+if __name__ == '__main__':
+  # Before jax loads: glibc reads its tunables at start (jaxgan/hugepages.py).
+  from jaxgan import hugepages  # pylint: disable=g-import-not-at-top
+  hugepages.reexec()
 
 import json
 import os
@@ -28,6 +38,7 @@ import jax
 import numpy as np
 
 from jaxgan import cli
+from jaxgan import hugepages
 from jaxgan import train
 from jaxgan.networks import conv_forms
 
@@ -42,6 +53,8 @@ _NAB = flags.DEFINE_string('nab_dir', '../shared/data/nab', 'NAB folder.')
 _ORION = flags.DEFINE_string('orion_python', None,
                              'Python of a venv with orion-ml 0.7.1.')
 _OUT = flags.DEFINE_string('out', 'runs/tadgan_speed', 'Workdirs, results.')
+_ORION_HP = flags.DEFINE_bool(
+    'orion_hugepages', False, 'Run Orion with the huge-page tunable too.')
 
 
 class _EpochClock:
@@ -94,7 +107,9 @@ def run_orion(out: pathlib.Path) -> dict:
   start = time.perf_counter()
   subprocess.run([_ORION.value, ORION_RUN, '--signal', _SIGNAL.value,
                   '--nab', os.path.abspath(_NAB.value), '--epochs',
-                  str(_EPOCHS.value), '--out', str(out)], check=True)
+                  str(_EPOCHS.value), '--out', str(out)], check=True,
+                 env=(hugepages.with_tunable(os.environ) if _ORION_HP.value
+                      else hugepages.without_tunable(os.environ)))
   result = json.loads((out / 'result.json').read_text())
   result['process_s'] = time.perf_counter() - start
   return result
@@ -107,7 +122,8 @@ def main(argv):
   cpu = conv_forms.machine()['cpu']
   print(f'CPU: {cpu.get("model_name") or cpu["processor"]}, family '
         f'{cpu.get("family")} model {cpu.get("model")}, {os.cpu_count()} '
-        f'cores; jax {jax.__version__}', flush=True)
+        f'cores; jax {jax.__version__}; GLIBC_TUNABLES='
+        f'{os.environ.get("GLIBC_TUNABLES", "")!r}', flush=True)
   workdir = out / f'jaxgan_e{_EPOCHS.value}_{int(time.time())}'
   ours = run_jaxgan(workdir)
   rows = {'jaxgan': ours}
@@ -138,6 +154,8 @@ def main(argv):
           f', end to end {b["total_s"] / a["total_s"]:.1f}x')
   (out / 'result.json').write_text(json.dumps(
       {'signal': _SIGNAL.value, 'epochs': _EPOCHS.value, 'cpu': cpu,
+       'glibc_tunables': os.environ.get('GLIBC_TUNABLES', ''),
+       'orion_hugepages': _ORION_HP.value,
        'table': table, 'runs': rows}, indent=1, default=str))
 
 
