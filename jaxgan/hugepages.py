@@ -4,11 +4,11 @@ XLA:CPU allocates every execution's temporary buffer afresh: a
 super-resolution GAN's iteration at batch 16 maps 1.29 GB a time (from the
 runtime's threads, so glibc's per-thread arena hands it to `mmap` and frees
 it back every iteration), and the kernel faults it in 4 KiB at a time,
-about 310,000 page faults and half a second of kernel time per iteration. With glibc's tunable
-`glibc.malloc.hugetlb=1` malloc advises transparent huge pages for its
-mappings (`madvise(MADV_HUGEPAGE)`), where the kernel's THP mode is
-'madvise' (the common default): 2 MiB pages, under a thousand faults per
-iteration, and that iteration 14-18% faster on a 2-core Zen 4
+about 310,000 page faults and half a second of kernel time per iteration.
+With glibc's tunable `glibc.malloc.hugetlb=1` malloc advises transparent
+huge pages for its mappings (`madvise(MADV_HUGEPAGE)`), where the kernel's
+THP mode is 'madvise' (the common default): 2 MiB pages, under a thousand
+faults per iteration, and that iteration 14-18% faster on a 2-core Zen 4
 (benchmarks/README.md "Huge pages"). PyTorch's iteration did not change.
 
 glibc reads its tunables once, at process start, so the training and
