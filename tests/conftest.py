@@ -9,10 +9,10 @@ import tempfile
 # Before JAX initialises: 8 CPU devices for the multi-device tests, and
 # LLVM at -O1 instead of -O2: compiling is most of the suite's time on 2
 # cores, and -O1 compiles the LSTM loops of TadGAN in about half the time
-# while the tests' training runs as fast. Measured 2026-12-08 on a 2-core
-# AMD EPYC (family 25 model 17), `pytest -n 2`: 1,506 s at -O2, 1,244 s at
-# -O1 (the sum of test durations 2,979 s against 2,440 s), all 489 tests
-# passing at both (fast-math is off at either level).
+# while the tests' training runs about as fast. Measured 2026-12-08 on a
+# 2-core AMD EPYC (family 25 model 17), `pytest -n 2`: 1,506 s at -O2,
+# 1,244 s at -O1 (the sum of test durations 2,979 s against 2,440 s); all
+# 489 tests pass at -O1 (.ci/run) as at -O2 (fast-math is off at both).
 os.environ.setdefault(
     'XLA_FLAGS', '--xla_force_host_platform_device_count=8 '
     '--xla_backend_optimization_level=1')
